@@ -1,0 +1,39 @@
+"""Errors raised by the conversation store and lifecycle."""
+
+
+class StoreError(Exception):
+    """Base class for every error of the conversation store."""
+
+
+class ConversationNotFound(StoreError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"no conversation with id {conversation_id!r}")
+        self.conversation_id = conversation_id
+
+
+class ConversationClosed(StoreError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} is closed")
+        self.conversation_id = conversation_id
+
+
+class IllegalTransition(StoreError):
+    """A status change the lifecycle table does not allow."""
+
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"a conversation cannot go from {current!r} to {target!r}")
+        self.current = current
+        self.target = target
+
+
+class AlreadyAssigned(StoreError):
+    def __init__(self, conversation_id: str, agent_id: str | None) -> None:
+        super().__init__(f"conversation {conversation_id!r} is already assigned")
+        self.conversation_id = conversation_id
+        self.agent_id = agent_id
+
+
+class UserExists(StoreError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"a user named {username!r} already exists")
+        self.username = username

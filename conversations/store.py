@@ -1,0 +1,675 @@
+"""The durable store of customers, conversations, messages, timeline and users.
+
+All methods are coroutines. Writes that must be atomic run in one transaction;
+messages are appended in batches (see ``writer.MessageWriter``) so that many
+concurrent senders share one commit, which is what makes "durable before
+acknowledged" affordable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conversations import schema as t
+from conversations.engine import Engines, create_engines
+from conversations.errors import (
+    AlreadyAssigned,
+    ConversationClosed,
+    ConversationNotFound,
+    StoreError,
+    UserExists,
+)
+from conversations.ids import new_id
+from conversations.lifecycle import ConversationStatus, check_transition
+from conversations.migrate import upgrade
+from conversations.models import (
+    JSON,
+    AppendRequest,
+    AppendResult,
+    Conversation,
+    Customer,
+    Message,
+    TimelineEvent,
+    User,
+)
+
+OPEN_STATUSES = (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _customer(row: Any, prefix: str = "") -> Customer:
+    m = row._mapping
+    return Customer(
+        id=m[f"{prefix}id"],
+        name=m[f"{prefix}name"],
+        email=m[f"{prefix}email"],
+        phone=m[f"{prefix}phone"],
+        attributes=m[f"{prefix}attributes"] or {},
+        created_at=_aware(m[f"{prefix}created_at"]) or utcnow(),
+    )
+
+
+def _message(row: Any) -> Message:
+    m = row._mapping
+    return Message(
+        id=m["id"],
+        conversation_id=m["conversation_id"],
+        seq=m["seq"],
+        sender_role=m["sender_role"],
+        sender_id=m["sender_id"],
+        sender_name=m["sender_name"],
+        text=m["text"],
+        channel=m["channel"],
+        created_at=_aware(m["created_at"]) or utcnow(),
+        client_msg_id=m["client_msg_id"],
+        attributes=m["attributes"] or {},
+    )
+
+
+def _user(row: Any) -> User:
+    m = row._mapping
+    return User(
+        id=m["id"],
+        username=m["username"],
+        role=m["role"],
+        display_name=m["display_name"],
+        password_hash=m["password_hash"],
+        disabled=bool(m["disabled"]),
+        skills=m["skills"] or {},
+        capacity=m["capacity"] or {},
+        queues=m["queues"],
+        created_at=_aware(m["created_at"]) or utcnow(),
+    )
+
+
+_conversation_columns = [
+    *t.conversations.c,
+    *(c.label(f"cu_{c.name}") for c in t.customers.c),
+]
+
+
+def _conversation(row: Any) -> Conversation:
+    m = row._mapping
+    return Conversation(
+        id=m["id"],
+        channel=m["channel"],
+        status=m["status"],
+        queue=m["queue"],
+        customer=_customer(row, "cu_"),
+        subject=m["subject"],
+        language=m["language"],
+        priority=m["priority"],
+        assigned_agent_id=m["assigned_agent_id"],
+        last_seq=m["last_seq"],
+        prechat=m["prechat"] or {},
+        context=m["context"] or {},
+        created_at=_aware(m["created_at"]) or utcnow(),
+        updated_at=_aware(m["updated_at"]) or utcnow(),
+        closed_at=_aware(m["closed_at"]),
+        sentiment=m["sentiment"],
+    )
+
+
+def _conversation_select() -> Any:
+    return select(*_conversation_columns).select_from(
+        t.conversations.join(t.customers, t.customers.c.id == t.conversations.c.customer_id)
+    )
+
+
+class Store:
+    """Async facade over the database; one per process."""
+
+    def __init__(self, engines: Engines) -> None:
+        self._engines = engines
+
+    @classmethod
+    async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
+        """Connect and bring the schema up to date (migrations run on start)."""
+        engines = create_engines(url, sqlite_synchronous=sqlite_synchronous)
+        store = cls(engines)
+        async with engines.write.begin() as conn:
+            await conn.run_sync(upgrade)
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self._engines.dialect
+
+    async def close(self) -> None:
+        await self._engines.dispose()
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self._engines.read.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- settings ---------------------------------------------------------
+
+    async def secret(self, key: str) -> str:
+        """Return a persistent random secret, creating it once (shared by all nodes)."""
+        async with self._engines.read.connect() as conn:
+            value = await conn.scalar(select(t.settings.c.value).where(t.settings.c.key == key))
+        if value is not None:
+            return str(value)
+        candidate = secrets.token_urlsafe(48)
+        try:
+            async with self._engines.write.begin() as conn:
+                await conn.execute(insert(t.settings).values(key=key, value=candidate))
+            return candidate
+        except IntegrityError:  # another node created it first
+            async with self._engines.read.connect() as conn:
+                return str(
+                    await conn.scalar(select(t.settings.c.value).where(t.settings.c.key == key))
+                )
+
+    # -- customers --------------------------------------------------------
+
+    async def find_or_create_customer(
+        self,
+        identities: Sequence[tuple[str, str]] = (),
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        attributes: JSON | None = None,
+    ) -> Customer:
+        """Map any known identity (email, phone, social id) to one customer."""
+        async with self._engines.write.begin() as conn:
+            customer_id = None
+            if identities:
+                clause = or_(
+                    *(
+                        and_(t.identities.c.kind == kind, t.identities.c.value == value)
+                        for kind, value in identities
+                    )
+                )
+                customer_id = await conn.scalar(
+                    select(t.identities.c.customer_id).where(clause).limit(1)
+                )
+            if customer_id is None:
+                customer_id = new_id("cu")
+                await conn.execute(
+                    insert(t.customers).values(
+                        id=customer_id,
+                        name=name,
+                        email=email,
+                        phone=phone,
+                        attributes=attributes or {},
+                        created_at=utcnow(),
+                    )
+                )
+            else:
+                changes = {
+                    k: v for k, v in (("name", name), ("email", email), ("phone", phone)) if v
+                }
+                if changes:
+                    await conn.execute(
+                        update(t.customers).where(t.customers.c.id == customer_id).values(**changes)
+                    )
+            known = {
+                (r.kind, r.value)
+                for r in await conn.execute(
+                    select(t.identities.c.kind, t.identities.c.value).where(
+                        t.identities.c.customer_id == customer_id
+                    )
+                )
+            }
+            fresh = [
+                {"kind": k, "value": v, "customer_id": customer_id}
+                for k, v in dict.fromkeys(identities)
+                if (k, v) not in known
+            ]
+            if fresh:
+                await conn.execute(insert(t.identities), fresh)
+            row = (
+                await conn.execute(select(t.customers).where(t.customers.c.id == customer_id))
+            ).one()
+            return _customer(row)
+
+    # -- conversations ----------------------------------------------------
+
+    async def create_conversation(
+        self,
+        *,
+        channel: str,
+        customer_id: str,
+        queue: str = "default",
+        subject: str | None = None,
+        language: str | None = None,
+        priority: int = 0,
+        prechat: JSON | None = None,
+        context: JSON | None = None,
+    ) -> Conversation:
+        now = utcnow()
+        conversation_id = new_id("c")
+        async with self._engines.write.begin() as conn:
+            await conn.execute(
+                insert(t.conversations).values(
+                    id=conversation_id,
+                    customer_id=customer_id,
+                    channel=channel,
+                    status=ConversationStatus.QUEUED.value,
+                    queue=queue,
+                    subject=subject,
+                    language=language,
+                    priority=priority,
+                    assigned_agent_id=None,
+                    last_seq=0,
+                    prechat=prechat or {},
+                    context=context or {},
+                    sentiment=None,
+                    created_at=now,
+                    updated_at=now,
+                    closed_at=None,
+                )
+            )
+            await conn.execute(
+                insert(t.participants).values(
+                    conversation_id=conversation_id,
+                    role="customer",
+                    ref_id=customer_id,
+                    joined_at=now,
+                )
+            )
+            await self._event(conn, conversation_id, "created", customer_id, {"channel": channel})
+            return await self._get(conn, conversation_id)
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        async with self._engines.read.connect() as conn:
+            return await self._get(conn, conversation_id)
+
+    async def _get(self, conn: AsyncConnection, conversation_id: str) -> Conversation:
+        row = (
+            await conn.execute(
+                _conversation_select().where(t.conversations.c.id == conversation_id)
+            )
+        ).first()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return _conversation(row)
+
+    async def list_conversations(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        agent_id: str | None = None,
+        include_unassigned: bool = False,
+        customer_id: str | None = None,
+        limit: int = 200,
+    ) -> list[Conversation]:
+        """Conversations filtered by status, by assignee (optionally plus the
+        unassigned ones), or by customer; newest first."""
+        query = _conversation_select()
+        if statuses is not None:
+            query = query.where(t.conversations.c.status.in_(list(statuses)))
+        if agent_id is not None:
+            mine = t.conversations.c.assigned_agent_id == agent_id
+            if include_unassigned:
+                mine = or_(mine, t.conversations.c.status.in_([s.value for s in OPEN_STATUSES]))
+            query = query.where(mine)
+        if customer_id is not None:
+            query = query.where(t.conversations.c.customer_id == customer_id)
+        query = query.order_by(t.conversations.c.created_at.desc()).limit(limit)
+        async with self._engines.read.connect() as conn:
+            return [_conversation(r) for r in await conn.execute(query)]
+
+    async def change_status(
+        self,
+        conversation_id: str,
+        target: ConversationStatus,
+        *,
+        actor: str | None,
+        agent_id: str | None = None,
+        queue: str | None = None,
+        data: JSON | None = None,
+    ) -> Conversation:
+        """Move a conversation through the lifecycle table, atomically.
+
+        ``ASSIGNED`` succeeds only from an open status (queued or offered):
+        two agents taking the same conversation cannot both win; the loser
+        gets ``AlreadyAssigned``.
+        """
+        now = utcnow()
+        async with self._engines.write.begin() as conn:
+            current = await self._get(conn, conversation_id)
+            if target is ConversationStatus.ASSIGNED and current.status not in OPEN_STATUSES:
+                raise AlreadyAssigned(conversation_id, current.assigned_agent_id)
+            check_transition(current.status, target.value)
+            values: dict[str, Any] = {"status": target.value, "updated_at": now}
+            if target is ConversationStatus.ASSIGNED:
+                values["assigned_agent_id"] = agent_id
+            elif target is ConversationStatus.QUEUED:
+                values["assigned_agent_id"] = None
+            if queue is not None:
+                values["queue"] = queue
+            if target is ConversationStatus.CLOSED:
+                values["closed_at"] = now
+            result = await conn.execute(
+                update(t.conversations)
+                .where(
+                    t.conversations.c.id == conversation_id,
+                    t.conversations.c.status == current.status,
+                )
+                .values(**values)
+            )
+            if result.rowcount != 1:  # lost a race with another node
+                raise AlreadyAssigned(conversation_id, None)
+            if target is ConversationStatus.ASSIGNED and agent_id is not None:
+                await self._join(conn, conversation_id, "agent", agent_id, now)
+            if current.assigned_agent_id and target is not ConversationStatus.ASSIGNED:
+                await conn.execute(
+                    update(t.participants)
+                    .where(
+                        t.participants.c.conversation_id == conversation_id,
+                        t.participants.c.ref_id == current.assigned_agent_id,
+                        t.participants.c.left_at.is_(None),
+                    )
+                    .values(left_at=now)
+                )
+            payload = dict(data or {})
+            if agent_id is not None:
+                payload["agent_id"] = agent_id
+            if queue is not None:
+                payload["queue"] = queue
+            await self._event(conn, conversation_id, target.value, actor, payload)
+            return await self._get(conn, conversation_id)
+
+    async def _join(
+        self, conn: AsyncConnection, conversation_id: str, role: str, ref_id: str, now: datetime
+    ) -> None:
+        exists = await conn.scalar(
+            select(func.count()).where(
+                t.participants.c.conversation_id == conversation_id,
+                t.participants.c.role == role,
+                t.participants.c.ref_id == ref_id,
+            )
+        )
+        if exists:
+            await conn.execute(
+                update(t.participants)
+                .where(
+                    t.participants.c.conversation_id == conversation_id,
+                    t.participants.c.role == role,
+                    t.participants.c.ref_id == ref_id,
+                )
+                .values(joined_at=now, left_at=None)
+            )
+        else:
+            await conn.execute(
+                insert(t.participants).values(
+                    conversation_id=conversation_id, role=role, ref_id=ref_id, joined_at=now
+                )
+            )
+
+    async def set_sentiment(self, conversation_id: str, sentiment: JSON) -> None:
+        async with self._engines.write.begin() as conn:
+            await conn.execute(
+                update(t.conversations)
+                .where(t.conversations.c.id == conversation_id)
+                .values(sentiment=sentiment)
+            )
+
+    # -- messages ---------------------------------------------------------
+
+    async def append_messages(
+        self, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult | StoreError]:
+        """Store a batch of messages in one transaction, in order.
+
+        Each request gets the next ``seq`` of its conversation, unless it
+        repeats an idempotency key already stored (or earlier in the batch),
+        in which case the stored message comes back marked ``duplicate``.
+        Per-request problems (unknown or closed conversation) come back as
+        errors in the result list; they do not fail the batch.
+        """
+        now = utcnow()
+        conv_ids = sorted({r.conversation_id for r in requests})
+        async with self._engines.write.begin() as conn:
+            seq_query = select(
+                t.conversations.c.id, t.conversations.c.last_seq, t.conversations.c.status
+            ).where(t.conversations.c.id.in_(conv_ids))
+            if self.dialect == "postgresql":
+                # Lock in id order so that two nodes writing overlapping
+                # batches cannot deadlock.
+                seq_query = seq_query.order_by(t.conversations.c.id).with_for_update()
+            state = {r.id: [r.last_seq, r.status] for r in await conn.execute(seq_query)}
+            existing = await self._existing(conn, requests)
+            results: list[AppendResult | StoreError] = []
+            rows: list[dict[str, Any]] = []
+            for req in requests:
+                key = _keys(req)
+                known = next((existing[k] for k in key if k in existing), None)
+                if known is not None:
+                    results.append(AppendResult(known, duplicate=True, origin=req.origin))
+                    continue
+                conv = state.get(req.conversation_id)
+                if conv is None:
+                    results.append(ConversationNotFound(req.conversation_id))
+                    continue
+                if conv[1] == ConversationStatus.CLOSED.value:
+                    results.append(ConversationClosed(req.conversation_id))
+                    continue
+                conv[0] += 1
+                message = Message(
+                    id=new_id("m"),
+                    conversation_id=req.conversation_id,
+                    seq=conv[0],
+                    sender_role=req.sender_role,
+                    sender_id=req.sender_id,
+                    sender_name=req.sender_name,
+                    text=req.text,
+                    channel=req.channel,
+                    created_at=now,
+                    client_msg_id=req.client_msg_id,
+                    attributes=req.attributes,
+                )
+                for k in key:
+                    existing[k] = message
+                rows.append(
+                    {
+                        "id": message.id,
+                        "conversation_id": message.conversation_id,
+                        "seq": message.seq,
+                        "sender_role": message.sender_role,
+                        "sender_id": message.sender_id,
+                        "sender_name": message.sender_name,
+                        "client_msg_id": message.client_msg_id,
+                        "channel": message.channel,
+                        "external_id": req.external_id,
+                        "text": message.text,
+                        "attributes": message.attributes,
+                        "created_at": now,
+                    }
+                )
+                results.append(AppendResult(message, duplicate=False, origin=req.origin))
+            if rows:
+                await conn.execute(insert(t.messages), rows)
+                for conv_id, (last_seq, _status) in state.items():
+                    await conn.execute(
+                        update(t.conversations)
+                        .where(t.conversations.c.id == conv_id)
+                        .values(last_seq=last_seq, updated_at=now)
+                    )
+        return results
+
+    async def _existing(
+        self, conn: AsyncConnection, requests: Sequence[AppendRequest]
+    ) -> dict[tuple[str, ...], Message]:
+        clauses = []
+        client_keys = [r for r in requests if r.client_msg_id is not None]
+        if client_keys:
+            clauses.append(
+                and_(
+                    t.messages.c.conversation_id.in_({r.conversation_id for r in client_keys}),
+                    t.messages.c.client_msg_id.in_({r.client_msg_id for r in client_keys}),
+                )
+            )
+        external = [r for r in requests if r.external_id is not None]
+        if external:
+            clauses.append(t.messages.c.external_id.in_({r.external_id for r in external}))
+        if not clauses:
+            return {}
+        found: dict[tuple[str, ...], Message] = {}
+        for row in await conn.execute(select(t.messages).where(or_(*clauses))):
+            message = _message(row)
+            m = row._mapping
+            if m["client_msg_id"] is not None:
+                found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = (
+                    message
+                )
+            if m["external_id"] is not None:
+                found[("x", m["channel"], m["external_id"])] = message
+        return found
+
+    async def messages_after(
+        self, conversation_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[Message]:
+        query = (
+            select(t.messages)
+            .where(t.messages.c.conversation_id == conversation_id, t.messages.c.seq > after_seq)
+            .order_by(t.messages.c.seq)
+            .limit(limit)
+        )
+        async with self._engines.read.connect() as conn:
+            return [_message(r) for r in await conn.execute(query)]
+
+    async def message_by_external_id(self, channel: str, external_id: str) -> Message | None:
+        query = select(t.messages).where(
+            t.messages.c.channel == channel, t.messages.c.external_id == external_id
+        )
+        async with self._engines.read.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _message(row) if row else None
+
+    # -- timeline ---------------------------------------------------------
+
+    async def _event(
+        self,
+        conn: AsyncConnection,
+        conversation_id: str,
+        kind: str,
+        actor: str | None,
+        data: JSON,
+    ) -> None:
+        await conn.execute(
+            insert(t.timeline).values(
+                conversation_id=conversation_id,
+                type=kind,
+                actor=actor,
+                data=data,
+                created_at=utcnow(),
+            )
+        )
+
+    async def add_event(
+        self, conversation_id: str, kind: str, actor: str | None, data: JSON | None = None
+    ) -> None:
+        async with self._engines.write.begin() as conn:
+            await self._event(conn, conversation_id, kind, actor, data or {})
+
+    async def timeline(self, conversation_id: str) -> list[TimelineEvent]:
+        query = (
+            select(t.timeline)
+            .where(t.timeline.c.conversation_id == conversation_id)
+            .order_by(t.timeline.c.id)
+        )
+        async with self._engines.read.connect() as conn:
+            return [
+                TimelineEvent(
+                    id=r.id,
+                    conversation_id=r.conversation_id,
+                    type=r.type,
+                    actor=r.actor,
+                    data=r.data or {},
+                    created_at=_aware(r.created_at) or utcnow(),
+                )
+                for r in await conn.execute(query)
+            ]
+
+    # -- users ------------------------------------------------------------
+
+    async def create_user(
+        self,
+        *,
+        username: str,
+        role: str,
+        password_hash: str,
+        display_name: str | None = None,
+        skills: dict[str, int] | None = None,
+        capacity: JSON | None = None,
+        queues: list[str] | None = None,
+    ) -> User:
+        values = {
+            "id": new_id("u"),
+            "username": username,
+            "role": role,
+            "display_name": display_name,
+            "password_hash": password_hash,
+            "disabled": False,
+            "skills": skills or {},
+            "capacity": capacity or {},
+            "queues": queues,
+            "created_at": utcnow(),
+        }
+        try:
+            async with self._engines.write.begin() as conn:
+                await conn.execute(insert(t.users).values(**values))
+        except IntegrityError:
+            raise UserExists(username) from None
+        user = await self.user_by_name(username)
+        assert user is not None
+        return user
+
+    async def update_user(self, user_id: str, **values: Any) -> User | None:
+        allowed = {"role", "display_name", "password_hash", "disabled", "skills", "capacity"}
+        allowed.add("queues")
+        unknown = set(values) - allowed
+        if unknown:
+            raise StoreError(f"cannot update user fields {sorted(unknown)}")
+        async with self._engines.write.begin() as conn:
+            if values:
+                await conn.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
+            row = (await conn.execute(select(t.users).where(t.users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def user_by_name(self, username: str) -> User | None:
+        return await self._one_user(t.users.c.username == username)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        return await self._one_user(t.users.c.id == user_id)
+
+    async def _one_user(self, clause: Any) -> User | None:
+        async with self._engines.read.connect() as conn:
+            row: Row[Any] | None = (await conn.execute(select(t.users).where(clause))).first()
+        return _user(row) if row else None
+
+    async def list_users(self) -> list[User]:
+        async with self._engines.read.connect() as conn:
+            rows = await conn.execute(select(t.users).order_by(t.users.c.username))
+            return [_user(r) for r in rows]
+
+
+def _keys(req: AppendRequest) -> list[tuple[str, ...]]:
+    keys: list[tuple[str, ...]] = []
+    if req.client_msg_id is not None:
+        keys.append(("c", req.conversation_id, req.sender_id or "", req.client_msg_id))
+    if req.external_id is not None:
+        keys.append(("x", req.channel, req.external_id))
+    return keys

@@ -1,0 +1,289 @@
+"""The HTTP API under ``/api/v1`` (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from conversations import ConversationStatus, UserExists
+from gateway.auth import Principal, hash_password, verify_password
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from gateway.services import Services, may_see
+from gateway.settings import Role
+
+MAX_BODY = 256 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenRequest(Body):
+    username: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class SessionRequest(Body):
+    name: Annotated[str, Field(max_length=200)] | None = None
+    email: EmailStr | None = None
+    phone: Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9 ()\-.]{3,40}$")] | None = None
+    language: Annotated[str, Field(max_length=20)] | None = None
+    prechat: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserCreate(Body):
+    username: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")]
+    password: Annotated[str, Field(min_length=8, max_length=1000)]
+    role: Role = "agent"
+    display_name: Annotated[str, Field(max_length=200)] | None = None
+    skills: dict[str, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    capacity: dict[str, Any] = Field(default_factory=dict)
+    queues: list[str] | None = None
+
+
+class UserUpdate(Body):
+    password: Annotated[str, Field(min_length=8, max_length=1000)] | None = None
+    role: Role | None = None
+    display_name: Annotated[str, Field(max_length=200)] | None = None
+    disabled: bool | None = None
+    skills: dict[str, Annotated[int, Field(ge=1, le=5)]] | None = None
+    capacity: dict[str, Any] | None = None
+    queues: list[str] | None = None
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest(f"the body is over {MAX_BODY} bytes", code="too_large", status=413)
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        code = "missing_field" if first["type"] == "missing" else "invalid_field"
+        raise BadRequest(f"{field}: {first['msg']}", code=code) from None
+
+
+async def caller(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send Authorization: Bearer <token>")
+    return await services_of(request).authenticate(token.strip())
+
+
+async def user_caller(request: Request, *roles: str) -> Principal:
+    who = await caller(request)
+    if who.kind != "user":
+        raise Forbidden("this needs an agent, supervisor or admin token")
+    if roles and who.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}")
+    return who
+
+
+# -- auth ---------------------------------------------------------------------
+
+
+async def issue_token(request: Request) -> Response:
+    body = await parse_body(request, TokenRequest)
+    services = services_of(request)
+    user = await services.store.user_by_name(body.username)
+    if user is None or user.disabled or not verify_password(user.password_hash, body.password):
+        raise Unauthorized("wrong username or password", code="invalid_credentials")
+    return JSONResponse(
+        {
+            "access_token": services.tokens.issue_user(user.id, user.role),
+            "token_type": "bearer",
+            "expires_in": services.tokens.user_ttl_s,
+            "user": user.to_wire(),
+        }
+    )
+
+
+async def me(request: Request) -> Response:
+    who = await user_caller(request)
+    user = await services_of(request).store.user_by_id(who.id)
+    assert user is not None
+    return JSONResponse(user.to_wire())
+
+
+# -- web chat -----------------------------------------------------------------
+
+
+async def create_session(request: Request) -> Response:
+    body = await parse_body(request, SessionRequest)
+    services = services_of(request)
+    identities = []
+    if body.email:
+        identities.append(("email", body.email.lower()))
+    if body.phone:
+        identities.append(("phone", body.phone))
+    customer = await services.store.find_or_create_customer(
+        identities, name=body.name, email=body.email, phone=body.phone
+    )
+    conversation = await services.store.create_conversation(
+        channel="webchat",
+        customer_id=customer.id,
+        language=body.language,
+        prechat=body.prechat,
+        context=body.context,
+    )
+    services.announce_status(conversation)
+    return JSONResponse(
+        {
+            "conversation_id": conversation.id,
+            "visitor_token": services.tokens.issue_visitor(customer.id, conversation.id),
+            "expires_in": services.tokens.visitor_ttl_s,
+        },
+        status_code=201,
+    )
+
+
+# -- conversations ------------------------------------------------------------
+
+
+async def list_conversations(request: Request) -> Response:
+    who = await user_caller(request)
+    status = request.query_params.get("status")
+    statuses = None
+    if status is not None:
+        statuses = [s for s in status.split(",") if s]
+        unknown = set(statuses) - {s.value for s in ConversationStatus}
+        if unknown:
+            raise BadRequest(f"unknown status {sorted(unknown)}", code="invalid_field")
+    try:
+        limit = min(int(request.query_params.get("limit", "200")), 1000)
+    except ValueError:
+        raise BadRequest("limit must be a number", code="invalid_field") from None
+    store = services_of(request).store
+    if who.sees_everything:
+        found = await store.list_conversations(statuses=statuses, limit=limit)
+    else:
+        found = await store.list_conversations(
+            statuses=statuses, agent_id=who.id, include_unassigned=True, limit=limit
+        )
+        found = [c for c in found if may_see(who, c)]
+    return JSONResponse({"conversations": [c.to_wire() for c in found]})
+
+
+async def get_conversation(request: Request) -> Response:
+    who = await caller(request)
+    services = services_of(request)
+    conversation = await services.visible_conversation(who, request.path_params["id"])
+    return JSONResponse(conversation.to_wire())
+
+
+async def conversation_messages(request: Request) -> Response:
+    who = await caller(request)
+    services = services_of(request)
+    conversation = await services.visible_conversation(who, request.path_params["id"])
+    try:
+        after = int(request.query_params.get("after_seq", "0"))
+    except ValueError:
+        raise BadRequest("after_seq must be a number", code="invalid_field") from None
+    messages = await services.store.messages_after(conversation.id, after, limit=5000)
+    return JSONResponse({"messages": [m.to_wire() for m in messages]})
+
+
+async def conversation_context(request: Request) -> Response:
+    """The session context an agent sees: customer, pre-chat answers, recent
+    conversations and the timeline."""
+    who = await user_caller(request)
+    services = services_of(request)
+    conversation = await services.visible_conversation(who, request.path_params["id"])
+    recent = await services.store.list_conversations(
+        customer_id=conversation.customer.id, limit=6
+    )
+    timeline = await services.store.timeline(conversation.id)
+    return JSONResponse(
+        {
+            "conversation": conversation.to_wire(),
+            "customer": conversation.customer.to_wire(),
+            "prechat": conversation.prechat,
+            "context": conversation.context,
+            "recent_conversations": [c.to_wire() for c in recent if c.id != conversation.id][:5],
+            "timeline": [e.to_wire() for e in timeline],
+        }
+    )
+
+
+async def assign_conversation(request: Request) -> Response:
+    who = await user_caller(request, "agent", "supervisor", "admin", "bot")
+    services = services_of(request)
+    await services.visible_conversation(who, request.path_params["id"])
+    conversation = await services.assign(request.path_params["id"], who, actor=who.id)
+    return JSONResponse(conversation.to_wire())
+
+
+async def close_conversation(request: Request) -> Response:
+    who = await caller(request)
+    conversation = await services_of(request).close(request.path_params["id"], who)
+    return JSONResponse(conversation.to_wire())
+
+
+# -- users (admin) ------------------------------------------------------------
+
+
+async def list_users(request: Request) -> Response:
+    await user_caller(request, "admin", "supervisor")
+    users = await services_of(request).store.list_users()
+    return JSONResponse({"users": [u.to_wire() for u in users]})
+
+
+async def create_user(request: Request) -> Response:
+    await user_caller(request, "admin")
+    body = await parse_body(request, UserCreate)
+    try:
+        user = await services_of(request).store.create_user(
+            username=body.username,
+            role=body.role,
+            password_hash=hash_password(body.password),
+            display_name=body.display_name,
+            skills=body.skills,
+            capacity=body.capacity,
+            queues=body.queues,
+        )
+    except UserExists as exc:
+        raise Conflict(str(exc), code="user_exists") from None
+    return JSONResponse(user.to_wire(), status_code=201)
+
+
+async def update_user(request: Request) -> Response:
+    await user_caller(request, "admin")
+    body = await parse_body(request, UserUpdate)
+    values = body.model_dump(exclude_unset=True)
+    if "password" in values:
+        values["password_hash"] = hash_password(values.pop("password"))
+    user = await services_of(request).store.update_user(request.path_params["id"], **values)
+    if user is None:
+        raise NotFound("no such user")
+    return JSONResponse(user.to_wire())
+
+
+routes = [
+    Route("/api/v1/auth/token", issue_token, methods=["POST"]),
+    Route("/api/v1/me", me, methods=["GET"]),
+    Route("/api/v1/webchat/sessions", create_session, methods=["POST"]),
+    Route("/api/v1/conversations", list_conversations, methods=["GET"]),
+    Route("/api/v1/conversations/{id}", get_conversation, methods=["GET"]),
+    Route("/api/v1/conversations/{id}/messages", conversation_messages, methods=["GET"]),
+    Route("/api/v1/conversations/{id}/context", conversation_context, methods=["GET"]),
+    Route("/api/v1/conversations/{id}/assign", assign_conversation, methods=["POST"]),
+    Route("/api/v1/conversations/{id}/close", close_conversation, methods=["POST"]),
+    Route("/api/v1/users", list_users, methods=["GET"]),
+    Route("/api/v1/users", create_user, methods=["POST"]),
+    Route("/api/v1/users/{id}", update_user, methods=["PATCH"]),
+]

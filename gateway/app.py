@@ -1,0 +1,154 @@
+"""The ASGI application: routes, error replies, and start-up/shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from gateway import api
+from gateway.auth import hash_password
+from gateway.connection import CLOSE_GOING_AWAY
+from gateway.errors import GatewayError
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.ws_agent import agent_endpoint
+from gateway.ws_visitor import visitor_endpoint
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    down = await services.check_ready()
+    if down:
+        return JSONResponse(
+            {"status": "unavailable", "down": down,
+             "error": {"code": "unavailable", "message": f"down: {', '.join(down)}"}},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready"})
+
+
+def _page(name: str) -> Route:
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / name)
+
+    return Route("/" if name == "console.html" else f"/{name.removesuffix('.html')}", page)
+
+
+async def gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return JSONResponse(exc.to_body(), status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": exc.detail}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = {"error": {"code": "internal", "message": "internal server error"}}
+    return JSONResponse(body, status_code=500)
+
+
+async def seed_users(services: Services) -> None:
+    """Create the accounts listed in the config that do not exist yet."""
+    import os
+
+    for seed in services.settings.users:
+        if await services.store.user_by_name(seed.username) is not None:
+            continue
+        password_hash = seed.password_hash
+        if password_hash is None and seed.password_env:
+            password = os.environ.get(seed.password_env)
+            if password:
+                password_hash = hash_password(password)
+        if password_hash is None:
+            log.warning("user %s from config has no password; not created", seed.username)
+            continue
+        await services.store.create_user(
+            username=seed.username,
+            role=seed.role,
+            password_hash=password_hash,
+            display_name=seed.display_name,
+            skills=seed.skills,
+            capacity=seed.capacity,
+            queues=seed.queues,
+        )
+
+
+async def drain(services: Services) -> None:
+    """Graceful shutdown: store what is in flight, then say goodbye (1001)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(services.writer.flush(), services.settings.shutdown_grace_s)
+    connections = list(services.connections)
+    for conn in connections:
+        conn.close(CLOSE_GOING_AWAY, "server shutting down")
+    if connections:
+        await asyncio.wait(
+            [asyncio.ensure_future(c.closed()) for c in connections],
+            timeout=services.settings.shutdown_grace_s,
+        )
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await Services.start(settings)
+        app.state.services = services
+        await seed_users(services)
+        try:
+            yield
+        finally:
+            await drain(services)
+            await services.stop()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *api.routes,
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+    ]
+    if STATIC.is_dir():
+        routes += [_page("console.html"), _page("chat.html")]
+        routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    origins = settings.allowed_origins or [settings.public_url]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["authorization", "content-type"],
+        )
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            GatewayError: gateway_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+    )

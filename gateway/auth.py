@@ -1,0 +1,83 @@
+"""Passwords, access tokens and who is calling.
+
+Passwords are hashed with argon2 (argon2-cffi). Tokens are signed JWTs
+(PyJWT, HS256) that expire; a visitor token names the one conversation it
+opens and nothing else. User tokens are checked against the database on use
+so that disabling an account takes effect at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from gateway.errors import Unauthorized
+
+_hasher = PasswordHasher()
+
+PrincipalKind = Literal["user", "visitor"]
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a user (agent, supervisor, admin, bot) or a visitor."""
+
+    kind: PrincipalKind
+    id: str
+    role: str
+    name: str | None = None
+    conversation_id: str | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.kind == "user" and self.role in ("supervisor", "admin")
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, *, user_ttl_s: int, visitor_ttl_s: int) -> None:
+        self._secret = secret
+        self.user_ttl_s = user_ttl_s
+        self.visitor_ttl_s = visitor_ttl_s
+
+    def issue_user(self, user_id: str, role: str) -> str:
+        return self._encode({"sub": user_id, "role": role, "typ": "user"}, self.user_ttl_s)
+
+    def issue_visitor(self, customer_id: str, conversation_id: str) -> str:
+        claims = {"sub": customer_id, "cid": conversation_id, "typ": "visitor"}
+        return self._encode(claims, self.visitor_ttl_s)
+
+    def _encode(self, claims: dict[str, Any], ttl: int) -> str:
+        now = int(time.time())
+        return jwt.encode({**claims, "iat": now, "exp": now + ttl}, self._secret, "HS256")
+
+    def decode(self, token: object) -> dict[str, Any]:
+        """Return the claims of a valid, unexpired token or raise ``Unauthorized``."""
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("a token is required", code="invalid_token")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired", code="token_expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("the token is not valid", code="invalid_token") from None
+        if claims.get("typ") not in ("user", "visitor"):
+            raise Unauthorized("the token is not valid", code="invalid_token")
+        return claims

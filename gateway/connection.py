@@ -1,0 +1,202 @@
+"""One websocket client: an ordered outbox and the conversations it follows.
+
+Everything sent to a client goes through one queue and one sender task, so
+frames never interleave. Message frames carry ``seq``; the connection
+remembers the last ``seq`` it sent per conversation, drops repeats and, when
+it sees a jump, fills the gap from the store first. That one rule gives
+resume-after-reconnect its guarantee (nothing lost, nothing doubled): follow
+the topic first, then replay from the store, and let the rule sort out the
+overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from conversations import Store
+from gateway.frames import dumps
+from gateway.hub import Event, Hub, conv_topic
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+
+@dataclass(frozen=True, slots=True)
+class _Sync:
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, hub: Hub, store: Store, *, queue_size: int) -> None:
+        self.id = f"ws{next(_ids)}"
+        self.websocket = websocket
+        self._hub = hub
+        self._store = store
+        self._outbox: asyncio.Queue[str | Event | _Sync | _Close] = asyncio.Queue(queue_size)
+        self._last_seq: dict[str, int] = {}
+        self._topics: set[str] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self.closing = False
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._run(), name=f"sender-{self.id}")
+
+    async def stop(self) -> None:
+        """Forget every topic and stop sending (the socket is gone or going)."""
+        self.closing = True
+        for topic in self._topics:
+            self._hub.unsubscribe(topic, self)
+        self._topics.clear()
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after the frames already queued have been sent."""
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            self._outbox.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            self._abort(code, reason)
+
+    async def closed(self) -> None:
+        """Wait until the sender has finished (after ``close``)."""
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    def _abort(self, code: int, reason: str) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+        task = asyncio.get_running_loop().create_task(self._close_socket(code, reason))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code, reason)
+
+    # -- what goes out ------------------------------------------------------
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._put(dumps(frame))
+
+    def deliver(self, event: Event) -> None:
+        """Called by the hub; must not block."""
+        if event.kind == "frame" and event.origin == self.id:
+            return  # our own typing indicator
+        self._put(event)
+
+    def _put(self, item: str | Event | _Sync) -> None:
+        if self.closing:
+            return
+        try:
+            self._outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("%s: client is too slow; disconnecting", self.id)
+            self.closing = True
+            self._abort(CLOSE_TRY_AGAIN, "too slow")
+
+    async def listen(self, topic: str) -> None:
+        """Receive a topic's frames (no ``seq`` bookkeeping)."""
+        if topic not in self._topics:
+            self._topics.add(topic)
+            await self._hub.subscribe(topic, self)
+
+    async def follow(self, conversation_id: str, after_seq: int) -> None:
+        """Start delivering a conversation's messages with ``seq > after_seq``."""
+        topic = conv_topic(conversation_id)
+        self._last_seq[conversation_id] = after_seq
+        await self.listen(topic)
+        self._put(_Sync(conversation_id))
+
+    def unfollow(self, conversation_id: str) -> None:
+        topic = conv_topic(conversation_id)
+        self._last_seq.pop(conversation_id, None)
+        if topic in self._topics:
+            self._topics.discard(topic)
+            self._hub.unsubscribe(topic, self)
+
+    def follows(self, conversation_id: str) -> bool:
+        return conversation_id in self._last_seq
+
+    # -- the sender task ----------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self._outbox.get()
+                if isinstance(item, str):
+                    await self.websocket.send_text(item)
+                elif isinstance(item, Event):
+                    await self._event(item)
+                elif isinstance(item, _Sync):
+                    await self._catch_up(item.conversation_id, None)
+                else:
+                    await self._close_socket(item.code, item.reason)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away mid-send
+            log.debug("%s: sender stopped: %r", self.id, exc)
+            self.closing = True
+
+    async def _event(self, event: Event) -> None:
+        if event.kind == "frame":
+            await self.websocket.send_text(event.frame)
+        elif event.kind == "message":
+            await self._message(event)
+        elif event.kind == "attach" and event.conversation_id:
+            await self.follow(event.conversation_id, event.seq or 0)
+        elif event.kind == "detach" and event.conversation_id:
+            self.unfollow(event.conversation_id)
+
+    async def _message(self, event: Event) -> None:
+        cid, seq = event.conversation_id, event.seq
+        if cid is None or seq is None or cid not in self._last_seq:
+            return
+        last = self._last_seq[cid]
+        if seq <= last:
+            return
+        if seq > last + 1:
+            await self._catch_up(cid, seq - 1)
+        self._last_seq[cid] = seq
+        if event.origin != self.id:  # the sender has its ack instead
+            await self.websocket.send_text(event.frame)
+
+    async def _catch_up(self, conversation_id: str, upto: int | None) -> None:
+        """Send stored messages after the last one sent, up to ``upto``."""
+        while conversation_id in self._last_seq:
+            last = self._last_seq[conversation_id]
+            if upto is not None and last >= upto:
+                return
+            page = await self._store.messages_after(conversation_id, last, limit=500)
+            for message in page:
+                if upto is not None and message.seq > upto:
+                    return
+                self._last_seq[conversation_id] = message.seq
+                await self.websocket.send_text(dumps(message.to_wire()))
+            if len(page) < 500:
+                return

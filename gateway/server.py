@@ -1,0 +1,46 @@
+"""Serving the app with uvicorn, with a shutdown that stores before it closes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from gateway.app import create_app, drain
+from gateway.settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but our websockets are closed (1001) after in-flight messages
+    are stored, before uvicorn tears connections down."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.loaded_app
+        services = getattr(getattr(app, "state", None), "services", None)
+        if services is None:  # wrapped by uvicorn's middleware
+            inner = getattr(app, "app", None)
+            services = getattr(getattr(inner, "state", None), "services", None)
+        if services is not None:
+            await drain(services)
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws="websockets-sansio",
+        ws_max_size=settings.limits.max_frame_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1,
+        proxy_headers=True,
+        server_header=False,
+    )
+    _Server(config).run()

@@ -1,0 +1,214 @@
+"""The running gateway's parts and the operations HTTP and websockets share.
+
+One ``Services`` per process, built at start-up (see ``app.lifespan``): the
+store, the message writer, the live hub and the token issuer, plus the
+conversation operations (post a message, assign, transfer, close) so that
+every entry point (websocket, HTTP, channel webhook, router) changes a
+conversation the same way and announces it the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conversations import (
+    AppendRequest,
+    AppendResult,
+    Conversation,
+    ConversationStatus,
+    Store,
+)
+from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
+from conversations.writer import MessageWriter
+from gateway.auth import Principal, TokenIssuer
+from gateway.errors import Conflict, Forbidden, NotFound, Unauthorized
+from gateway.frames import dumps
+from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    hub: Hub
+    tokens: TokenIssuer
+    writer: MessageWriter = field(init=False)
+    connections: set[Any] = field(default_factory=set)
+    presence: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.writer = MessageWriter(self.store, self._announce_messages)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Services:
+        store = await Store.open(
+            settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        hub: Hub = RedisHub(settings.redis_url) if settings.redis_url else Hub()
+        await hub.start()
+        secret = settings.secret_key or await store.secret("token-secret")
+        tokens = TokenIssuer(
+            secret, user_ttl_s=settings.token_ttl_s, visitor_ttl_s=settings.visitor_token_ttl_s
+        )
+        services = cls(settings=settings, store=store, hub=hub, tokens=tokens)
+        services.writer.start()
+        return services
+
+    async def stop(self) -> None:
+        await self.writer.close()
+        await self.hub.close()
+        await self.store.close()
+
+    async def check_ready(self) -> list[str]:
+        """Names of required dependencies that are down (empty when ready)."""
+        down = []
+        try:
+            await asyncio.wait_for(self.store.ping(), 2.0)
+        except Exception:
+            down.append("database")
+        if isinstance(self.hub, RedisHub):
+            try:
+                await asyncio.wait_for(self.hub.ping(), 2.0)
+            except Exception:
+                down.append("redis")
+        return down
+
+    # -- who is calling ---------------------------------------------------
+
+    async def authenticate(self, token: object) -> Principal:
+        claims = self.tokens.decode(token)
+        if claims["typ"] == "visitor":
+            return Principal("visitor", claims["sub"], "customer", None, claims.get("cid"))
+        user = await self.store.user_by_id(claims["sub"])
+        if user is None or user.disabled:
+            raise Unauthorized("the account is disabled or gone", code="invalid_token")
+        return Principal("user", user.id, user.role, user.display_name or user.username)
+
+    async def visible_conversation(self, who: Principal, conversation_id: str) -> Conversation:
+        """The conversation if ``who`` may see it; 404 otherwise (a visitor or
+        agent must not learn that other conversations exist)."""
+        try:
+            conversation = await self.store.get_conversation(conversation_id)
+        except ConversationNotFound:
+            raise NotFound("no such conversation") from None
+        if not may_see(who, conversation):
+            raise NotFound("no such conversation")
+        return conversation
+
+    # -- messages ---------------------------------------------------------
+
+    def submit_message(self, request: AppendRequest) -> asyncio.Future[AppendResult]:
+        return self.writer.submit(request)
+
+    def _announce_messages(self, results: Sequence[AppendResult]) -> None:
+        for result in results:
+            message = result.message
+            self.hub.publish(
+                Event(
+                    conv_topic(message.conversation_id),
+                    "message",
+                    dumps(message.to_wire()),
+                    message.conversation_id,
+                    message.seq,
+                    result.origin,
+                )
+            )
+
+    def announce_status(self, conversation: Conversation) -> None:
+        frame = {
+            "type": "status",
+            "conversation_id": conversation.id,
+            "status": conversation.status,
+            "queue": conversation.queue,
+        }
+        self.hub.publish(Event(conv_topic(conversation.id), "frame", dumps(frame), conversation.id))
+
+    def tell_user(self, user_id: str, frame: dict[str, Any]) -> None:
+        self.hub.publish(Event(user_topic(user_id), "frame", dumps(frame)))
+
+    # -- lifecycle operations ----------------------------------------------
+
+    async def assign(self, conversation_id: str, agent: Principal, *, actor: str) -> Conversation:
+        try:
+            conversation = await self.store.change_status(
+                conversation_id, ConversationStatus.ASSIGNED, actor=actor, agent_id=agent.id
+            )
+        except ConversationNotFound:
+            raise NotFound("no such conversation") from None
+        except (AlreadyAssigned, IllegalTransition):
+            raise Conflict("the conversation is already taken", code="already_assigned") from None
+        self.announce_status(conversation)
+        topic = user_topic(agent.id)
+        self.hub.publish(
+            Event(
+                topic,
+                "frame",
+                dumps(
+                    {
+                        "type": "assigned",
+                        "conversation_id": conversation.id,
+                        "conversation": conversation.to_wire(),
+                    }
+                ),
+            )
+        )
+        self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
+        return conversation
+
+    async def close(self, conversation_id: str, who: Principal) -> Conversation:
+        current = await self.visible_conversation(who, conversation_id)
+        if who.kind == "user" and not who.sees_everything and current.assigned_agent_id != who.id:
+            raise Forbidden("only the assigned agent or a supervisor can close it")
+        try:
+            conversation = await self.store.change_status(
+                conversation_id, ConversationStatus.CLOSED, actor=who.id
+            )
+        except IllegalTransition:
+            raise Conflict("the conversation is already closed", code="closed") from None
+        self.announce_status(conversation)
+        if current.assigned_agent_id:
+            self.hub.publish(
+                Event(user_topic(current.assigned_agent_id), "detach", conversation_id=current.id)
+            )
+        return conversation
+
+    async def transfer(
+        self, conversation_id: str, who: Principal, queue: str, note: str | None
+    ) -> Conversation:
+        current = await self.visible_conversation(who, conversation_id)
+        if not who.sees_everything and current.assigned_agent_id != who.id:
+            raise Forbidden("only the assigned agent or a supervisor can transfer it")
+        try:
+            conversation = await self.store.change_status(
+                conversation_id,
+                ConversationStatus.QUEUED,
+                actor=who.id,
+                queue=queue,
+                data={"note": note, "from_agent": current.assigned_agent_id},
+            )
+        except IllegalTransition:
+            raise Conflict(f"a {current.status} conversation cannot be transferred") from None
+        self.announce_status(conversation)
+        if current.assigned_agent_id:
+            self.hub.publish(
+                Event(user_topic(current.assigned_agent_id), "detach", conversation_id=current.id)
+            )
+        return conversation
+
+
+def may_see(who: Principal, conversation: Conversation) -> bool:
+    if who.kind == "visitor":
+        return who.conversation_id == conversation.id
+    if who.sees_everything:
+        return True
+    if conversation.assigned_agent_id == who.id:
+        return True
+    # Agents see the waiting line so they can take work by hand.
+    return conversation.status in (ConversationStatus.QUEUED, ConversationStatus.OFFERED)

@@ -1,0 +1,174 @@
+"""Configuration: one TOML file plus ``SWITCHBOARD_*`` environment variables.
+
+Precedence, highest first: environment, TOML file, defaults. Everything is
+validated at start; an error names the file (or variable), the key and what
+was expected, so a typo is a one-line fix rather than a stack trace.
+Nested sections can be set from the environment with ``__``, e.g.
+``SWITCHBOARD_LIMITS__MAX_TEXT_CHARS=8000``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from gateway.errors import ConfigError
+
+Role = Literal["agent", "supervisor", "admin", "bot"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(Section):
+    max_text_chars: int = Field(4096, ge=1, le=1_000_000)
+    """Longest message text accepted from any client, in characters."""
+    max_frame_bytes: int = Field(65536, ge=1024)
+    """Largest websocket frame; a bigger one closes the connection (1009)."""
+    frames_per_second: float = Field(50.0, gt=0)
+    """Sustained frames per second a websocket may send."""
+    frame_burst: int = Field(100, ge=1)
+    """Frames a websocket may send at once before the rate limit applies."""
+    hello_timeout_s: float = Field(10.0, gt=0)
+    send_queue: int = Field(1000, ge=10)
+    """Frames buffered for a slow client before it is disconnected (1013)."""
+
+
+class UserSeed(Section):
+    """An account created at start if it does not exist yet."""
+
+    username: str = Field(min_length=1, max_length=100)
+    role: Role = "agent"
+    display_name: str | None = None
+    password_hash: str | None = None
+    password_env: str | None = None
+    skills: dict[str, int] = Field(default_factory=dict)
+    capacity: dict[str, Any] = Field(default_factory=dict)
+    queues: list[str] | None = None
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("$argon2"):
+            raise ValueError("expected an argon2 hash (from `switchboard hash-password`)")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(2525, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL the outside world uses; webhook signatures are checked against it."""
+    database_url: str = "sqlite:///switchboard.sqlite3"
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    redis_url: str | None = None
+    secret_key: str | None = Field(None, min_length=32)
+    """Signs access tokens; generated and kept in the database when unset."""
+    token_ttl_s: int = Field(8 * 3600, ge=60)
+    visitor_token_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to open websockets and call the API from a browser.
+    Empty: the server's own origin (``public_url``) only. ``*``: any."""
+    shutdown_grace_s: float = Field(5.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
+    users: list[UserSeed] = Field(default_factory=list)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _env_keys() -> set[str]:
+    return {k.upper() for k in os.environ if k.upper().startswith("SWITCHBOARD_")}
+
+
+def _describe(error: Any, source: str, env: set[str]) -> str:
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc)
+    env_name = "SWITCHBOARD_" + "__".join(loc).upper()
+    where = f"environment variable {env_name}" if env_name in env else f"{source}: key {key!r}"
+    got = error.get("input")
+    detail = error["msg"]
+    if error["type"] == "extra_forbidden":
+        detail = "unknown setting (check the spelling; see docs/configuration.md)"
+    elif error["type"] == "missing":
+        detail = "required setting is missing"
+    elif got is not None and not isinstance(got, dict | list):
+        detail = f"{detail}, got {got!r}"
+    return f"{where}: {detail}"
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the configuration, or raise ``ConfigError`` naming
+    every problem (file, key, what was expected)."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        data = _read_toml(Path(path))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        env = _env_keys()
+        problems = [_describe(e, source, env) for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    except SettingsError as exc:  # an environment variable that is not valid JSON
+        raise ConfigError(f"invalid configuration: {exc} (expected JSON)") from None
+
+
+__all__ = ["Limits", "Settings", "UserSeed", "load_settings"]

@@ -1,0 +1,165 @@
+"""What every websocket endpoint shares: the handshake and the receive loop.
+
+A session accepts the socket, checks the Origin (close 4403), waits for a
+valid ``hello`` (close 4401 on a bad token or none within the limit), then
+reads frames one by one. Bad frames get an error frame and the connection
+stays open; a flood gets ``rate_limited`` errors and, if it goes on, a 1008
+close. Subclasses say what a hello means and what each frame does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from gateway.auth import Principal
+from gateway.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection
+from gateway.errors import GatewayError
+from gateway.frames import FrameError, Hello, parse_hello
+from gateway.origins import origin_allowed
+from gateway.ratelimit import TokenBucket
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class Reject(Exception):
+    """Ends the handshake with a close code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Session:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.services: Services = websocket.app.state.services
+        self.limits = self.services.settings.limits
+        self.conn = Connection(
+            websocket, self.services.hub, self.services.store, queue_size=self.limits.send_queue
+        )
+        self.principal: Principal | None = None
+        self._bucket = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
+        self._dropped = 0
+        self._last_rate_error = -1.0
+
+    async def run(self) -> None:
+        ws = self.websocket
+        await ws.accept()
+        settings = self.services.settings
+        if not origin_allowed(ws.headers, settings.allowed_origins, settings.public_url):
+            await ws.close(CLOSE_FORBIDDEN, "origin not allowed")
+            return
+        self.conn.start()
+        self.services.connections.add(self.conn)
+        try:
+            try:
+                hello = await asyncio.wait_for(self._hello(), self.limits.hello_timeout_s)
+                self.principal = await self.services.authenticate(hello.token)
+                await self.on_hello(hello, self.principal)
+            except TimeoutError:
+                await self._reject(Reject(CLOSE_UNAUTHORIZED, "no hello in time"), "hello_timeout")
+                return
+            except (FrameError, GatewayError) as exc:
+                await self._reject(Reject(CLOSE_UNAUTHORIZED, exc.message), exc.code)
+                return
+            except Reject as exc:
+                await self._reject(exc, "forbidden" if exc.code == CLOSE_FORBIDDEN else "")
+                return
+            except _Disconnected:
+                return
+            await self._receive_loop()
+        finally:
+            self.services.connections.discard(self.conn)
+            await self.on_disconnect()
+            if self.conn.closing:  # let a queued close frame go out
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.conn.closed(), 2.0)
+            await self.conn.stop()
+
+    async def _reject(self, exc: Reject, code: str) -> None:
+        self.conn.send(
+            {"type": "error", "code": code or "unauthorized", "message": exc.message, "ref": None}
+        )
+        self.conn.close(exc.code, exc.message[:120])
+        await self.conn.closed()
+
+    async def _receive(self) -> str | None:
+        """The next text frame; None for a binary one (answered already)."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _Disconnected()
+        text = message.get("text")
+        if text is None:
+            self.error("binary_not_supported", "frames must be JSON text, not binary")
+            return None
+        return str(text)
+
+    async def _hello(self) -> Hello:
+        while True:
+            raw = await self._receive()
+            if raw is not None:
+                return parse_hello(raw)
+
+    async def _receive_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.conn.closing:
+            try:
+                raw = await self._receive()
+            except _Disconnected:
+                return
+            if not self._bucket.allow(loop.time()):
+                self._flooded(loop.time())
+                continue
+            self._dropped = 0
+            if raw is None:
+                continue
+            try:
+                await self.handle(raw)
+            except FrameError as exc:
+                self.conn.send(exc.to_frame())
+            except GatewayError as exc:
+                self.error(exc.code, exc.message)
+
+    def _flooded(self, now: float) -> None:
+        self._dropped += 1
+        if self._dropped > self.limits.frame_burst:
+            self.error("rate_limited", "too many frames; closing")
+            self.conn.close(CLOSE_POLICY, "rate limit")
+        elif now - self._last_rate_error >= 1.0:
+            self._last_rate_error = now
+            self.error(
+                "rate_limited",
+                f"more than {self.limits.frames_per_second:g} frames a second; "
+                "frames are being dropped",
+            )
+
+    def error(self, code: str, message: str, ref: Any = None) -> None:
+        self.conn.send({"type": "error", "code": code, "message": message, "ref": ref})
+
+    async def shutdown(self) -> None:
+        self.conn.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    # -- for subclasses ------------------------------------------------------
+
+    async def on_hello(self, hello: Hello, principal: Principal) -> None:
+        raise NotImplementedError
+
+    async def handle(self, raw: str) -> None:
+        raise NotImplementedError
+
+    async def on_disconnect(self) -> None:
+        return None
+
+
+class _Disconnected(Exception):
+    pass

@@ -1,0 +1,143 @@
+"""``/ws/agent``: an agent's (or supervisor's, or bot's) live connection.
+
+The agent follows every conversation assigned to it; assignments made while
+connected arrive as an ``assigned`` frame followed by the transcript.
+"""
+
+from __future__ import annotations
+
+from starlette.websockets import WebSocket
+
+from conversations import ConversationStatus
+from conversations.models import AppendRequest
+from gateway.auth import Principal
+from gateway.errors import Forbidden
+from gateway.frames import (
+    Accept,
+    Close,
+    Hello,
+    MessageIn,
+    Ping,
+    PresenceIn,
+    Reject,
+    Transfer,
+    Typing,
+    check_text,
+    dumps,
+    parse_agent_frame,
+)
+from gateway.hub import Event, conv_topic, user_topic
+from gateway.websocket_session import CLOSE_UNAUTHORIZED
+from gateway.websocket_session import Reject as RejectHandshake
+from gateway.websocket_session import Session
+from gateway.ws_visitor import acknowledge
+
+PRESENCES = ("available", "busy", "away", "offline")
+
+
+class AgentSession(Session):
+    def __init__(self, websocket: WebSocket) -> None:
+        super().__init__(websocket)
+        self._channels: dict[str, str] = {}
+
+    async def on_hello(self, hello: Hello, principal: Principal) -> None:
+        if principal.kind != "user":
+            raise RejectHandshake(CLOSE_UNAUTHORIZED, "an agent token is required")
+        after = hello.after_seq if isinstance(hello.after_seq, dict) else {}
+        services = self.services
+        presence = services.presence.setdefault(principal.id, "available")
+        mine = await services.store.list_conversations(
+            statuses=[ConversationStatus.ASSIGNED.value], agent_id=principal.id
+        )
+        self.conn.send(
+            {
+                "type": "welcome",
+                "agent_id": principal.id,
+                "role": principal.role,
+                "presence": presence,
+                "conversations": [c.to_wire() for c in mine],
+            }
+        )
+        await self.conn.listen(user_topic(principal.id))
+        for conversation in mine:
+            await self.conn.follow(conversation.id, after.get(conversation.id, 0))
+
+    async def handle(self, raw: str) -> None:
+        frame = parse_agent_frame(raw)
+        assert self.principal is not None
+        services = self.services
+        if isinstance(frame, MessageIn):
+            await self._message(frame)
+        elif isinstance(frame, Typing):
+            self._typing(frame)
+        elif isinstance(frame, Ping):
+            self.conn.send({"type": "pong"})
+        elif isinstance(frame, PresenceIn):
+            if frame.status not in PRESENCES:
+                self.error(
+                    "invalid_field",
+                    f"unknown presence {frame.status!r}; expected one of {', '.join(PRESENCES)}",
+                )
+                return
+            services.presence[self.principal.id] = frame.status
+            self.conn.send({"type": "presence", "status": frame.status})
+        elif isinstance(frame, Accept | Reject):
+            self.error("unknown_offer", f"no open offer {frame.offer_id!r}", frame.offer_id)
+        elif isinstance(frame, Transfer):
+            await services.transfer(frame.conversation_id, self.principal, frame.queue, frame.note)
+        elif isinstance(frame, Close):
+            await services.close(frame.conversation_id, self.principal)
+
+    async def _message(self, frame: MessageIn) -> None:
+        assert self.principal is not None
+        cid = frame.conversation_id
+        if cid is None:
+            self.error(
+                "missing_field", "message frame: field 'conversation_id' is required",
+                frame.client_msg_id,
+            )
+            return
+        text = check_text(frame, self.limits.max_text_chars)
+        if not self.conn.follows(cid):
+            if not self.principal.sees_everything:
+                raise Forbidden(
+                    "you can only write in conversations assigned to you", code="not_assigned"
+                )
+            await self.services.visible_conversation(self.principal, cid)
+        channel = self._channels.get(cid)
+        if channel is None:
+            channel = (await self.services.store.get_conversation(cid)).channel
+            self._channels[cid] = channel
+        role = "bot" if self.principal.role == "bot" else "agent"
+        request = AppendRequest(
+            conversation_id=cid,
+            sender_role=role,
+            sender_id=self.principal.id,
+            sender_name=self.principal.name,
+            text=text,
+            channel=channel,
+            client_msg_id=frame.client_msg_id,
+            origin=self.conn.id,
+        )
+        future = self.services.submit_message(request)
+        future.add_done_callback(lambda f: acknowledge(self, frame.client_msg_id, f))
+
+    def _typing(self, frame: Typing) -> None:
+        assert self.principal is not None
+        cid = frame.conversation_id
+        if cid is None or not self.conn.follows(cid):
+            self.error("not_assigned", "typing needs a conversation assigned to you")
+            return
+        payload = {
+            "type": "typing",
+            "conversation_id": cid,
+            "sender": {"role": "agent", "name": self.principal.name},
+            "active": frame.active,
+        }
+        self.services.hub.publish(
+            Event(conv_topic(cid), "frame", dumps(payload), cid, origin=self.conn.id)
+        )
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    await AgentSession(websocket).run()
