@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.errors import ConfigError
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, check_file, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings)
             return 0
         if args.command == "check-config":
-            _settings(args.file)
+            check_file(args.file)
             print(f"{args.file}: ok")
             return 0
         if args.command == "hash-password":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketState
 
 from conversations import Store
+from conversations.ids import new_id
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, conv_topic
 
 log = logging.getLogger(__name__)
-_ids = itertools.count(1)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -45,7 +44,9 @@ class _Close:
 
 class Connection:
     def __init__(self, websocket: WebSocket, hub: Hub, store: Store, *, queue_size: int) -> None:
-        self.id = f"ws{next(_ids)}"
+        # Unique across nodes: ``origin`` on an event from another node must
+        # never match a local connection by accident.
+        self.id = new_id("ws")
         self.websocket = websocket
         self._hub = hub
         self._store = store

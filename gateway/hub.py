@@ -116,9 +116,9 @@ class RedisHub(Hub):
         self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Redis being down at start is reported by /readyz, not fatal: the
+        # reader keeps retrying and resubscribes when Redis is back.
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        # A placeholder channel keeps the connection in subscribed mode.
-        await self._pubsub.subscribe(self.PREFIX + "node")
         self._reader = asyncio.create_task(self._read(), name="redis-hub-reader")
         self._writer = asyncio.create_task(self._write(), name="redis-hub-writer")
 
@@ -139,7 +139,10 @@ class RedisHub(Hub):
         first = topic not in self._subscribers
         await super().subscribe(topic, subscriber)
         if first:
-            await self._pubsub.subscribe(self.PREFIX + topic)
+            try:
+                await self._pubsub.subscribe(self.PREFIX + topic)
+            except Exception:  # resubscribed by the reader once Redis is back
+                log.warning("Redis unavailable; %s will be subscribed on reconnect", topic)
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
         super().unsubscribe(topic, subscriber)
@@ -171,6 +174,9 @@ class RedisHub(Hub):
     async def _read(self) -> None:
         while True:
             try:
+                channels = [self.PREFIX + "node", *(self.PREFIX + t for t in self._subscribers)]
+                # A placeholder channel keeps the connection in subscribed mode.
+                await self._pubsub.subscribe(*channels)
                 async for item in self._pubsub.listen():
                     if item.get("type") == "message":
                         self._fan_out(Event.decode(item["data"]))

@@ -152,7 +152,32 @@ def _describe(error: Any, source: str, env: set[str]) -> str:
     return f"{where}: {detail}"
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+class _FileOnly(Settings):
+    """The file alone, so that ``check-config`` judges the file itself even
+    where an environment variable would mask a bad value."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def check_file(path: str | Path) -> Settings:
+    """Validate a config file on its own, then as it would run (with the
+    environment)."""
+    load_settings(path, _model=_FileOnly)
+    return load_settings(path)
+
+
+def load_settings(
+    path: str | Path | None = None, *, _model: type[Settings] = Settings, **overrides: Any
+) -> Settings:
     """Read and validate the configuration, or raise ``ConfigError`` naming
     every problem (file, key, what was expected)."""
     data: dict[str, Any] = {}
@@ -162,13 +187,13 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         data = _read_toml(Path(path))
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**data)
+        return _model(**data)
     except ValidationError as exc:
-        env = _env_keys()
+        env = _env_keys() if _model is Settings else set()
         problems = [_describe(e, source, env) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
     except SettingsError as exc:  # an environment variable that is not valid JSON
         raise ConfigError(f"invalid configuration: {exc} (expected JSON)") from None
 
 
-__all__ = ["Limits", "Settings", "UserSeed", "load_settings"]
+__all__ = ["Limits", "Settings", "UserSeed", "check_file", "load_settings"]

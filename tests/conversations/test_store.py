@@ -1,0 +1,165 @@
+"""The store, against SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from conversations import (
+    AppendRequest,
+    ConversationClosed,
+    ConversationNotFound,
+    ConversationStatus,
+    IllegalTransition,
+    Store,
+    UserExists,
+)
+from conversations.errors import AlreadyAssigned
+from conversations.writer import MessageWriter
+
+
+@pytest.fixture(scope="module")
+async def store(backend_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(backend_url, sqlite_synchronous="NORMAL")
+    yield opened
+    await opened.close()
+
+
+async def conversation(store: Store, email: str | None = None) -> str:
+    customer = await store.find_or_create_customer(
+        [("email", email)] if email else [], name="Tess", email=email
+    )
+    created = await store.create_conversation(channel="webchat", customer_id=customer.id)
+    return created.id
+
+
+def req(cid: str, text: str, client_msg_id: str | None = None, **kw: object) -> AppendRequest:
+    return AppendRequest(cid, "customer", "cu_x", "Tess", text, "webchat",
+                         client_msg_id=client_msg_id, **kw)  # type: ignore[arg-type]
+
+
+async def test_migrations_are_idempotent(store: Store, backend_url: str):
+    again = await Store.open(backend_url)  # runs `upgrade head` a second time
+    await again.ping()
+    await again.close()
+
+
+async def test_seq_counts_up_per_conversation(store: Store):
+    a, b = await conversation(store), await conversation(store)
+    results = await store.append_messages(
+        [req(a, "a1"), req(b, "b1"), req(a, "a2"), req(a, "a3"), req(b, "b2")])
+    assert [(r.message.conversation_id, r.message.seq) for r in results] == [
+        (a, 1), (b, 1), (a, 2), (a, 3), (b, 2)]
+    assert [m.text for m in await store.messages_after(a, 1)] == ["a2", "a3"]
+    assert (await store.get_conversation(a)).last_seq == 3
+
+
+async def test_duplicate_client_msg_id_returns_the_stored_message(store: Store):
+    cid = await conversation(store)
+    [first] = await store.append_messages([req(cid, "hello", "k1")])
+    # Repeated in a later batch and twice inside one batch.
+    again = await store.append_messages([req(cid, "hello", "k1"), req(cid, "new", "k2"),
+                                         req(cid, "new", "k2")])
+    assert again[0].duplicate and again[0].message.id == first.message.id
+    assert not again[1].duplicate and again[2].duplicate
+    assert again[1].message.id == again[2].message.id
+    assert [m.seq for m in await store.messages_after(cid)] == [1, 2]
+
+
+async def test_same_client_msg_id_from_different_senders_is_two_messages(store: Store):
+    cid = await conversation(store)
+    customer = req(cid, "from customer", "same")
+    agent = AppendRequest(cid, "agent", "u_agent", "Al", "from agent", "webchat",
+                          client_msg_id="same")
+    results = await store.append_messages([customer, agent])
+    assert [r.duplicate for r in results] == [False, False]
+
+
+async def test_external_id_is_idempotent_per_channel(store: Store):
+    cid = await conversation(store)
+    sms = AppendRequest(cid, "customer", None, None, "hi", "sms", external_id="SM123")
+    [first] = await store.append_messages([sms])
+    [second] = await store.append_messages([sms])
+    assert second.duplicate and second.message.id == first.message.id
+    found = await store.message_by_external_id("sms", "SM123")
+    assert found is not None and found.id == first.message.id
+
+
+async def test_bad_requests_fail_alone_not_the_batch(store: Store):
+    cid, closed = await conversation(store), await conversation(store)
+    await store.change_status(closed, ConversationStatus.CLOSED, actor=None)
+    results = await store.append_messages(
+        [req("c_missing", "x"), req(closed, "x"), req(cid, "kept")])
+    assert isinstance(results[0], ConversationNotFound)
+    assert isinstance(results[1], ConversationClosed)
+    assert results[2].message.seq == 1  # type: ignore[union-attr]
+    assert await store.messages_after(closed) == []
+
+
+async def test_group_commit_under_concurrency_keeps_every_message_once(store: Store):
+    cids = [await conversation(store) for _ in range(5)]
+    committed = []
+    writer = MessageWriter(store, committed.extend)
+    writer.start()
+    requests = [req(cids[i % 5], f"m{i}", f"g{i}") for i in range(500)]
+    results = await asyncio.gather(*(writer.append(r) for r in requests),
+                                   *(writer.append(r) for r in requests[:100]))
+    await writer.close()
+    assert sum(r.duplicate for r in results) == 100
+    assert len(committed) == 500
+    for cid in cids:
+        seqs = [m.seq for m in await store.messages_after(cid)]
+        assert seqs == list(range(1, 101))
+    # Per-conversation order is submission order.
+    texts = [m.text for m in await store.messages_after(cids[0])]
+    assert texts == [f"m{i}" for i in range(0, 500, 5)]
+
+
+async def test_assign_is_atomic(store: Store):
+    cid = await conversation(store)
+    outcomes = await asyncio.gather(
+        *(store.change_status(cid, ConversationStatus.ASSIGNED, actor=a, agent_id=a)
+          for a in ("u_a", "u_b", "u_c")),
+        return_exceptions=True)
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(o, AlreadyAssigned) for o in outcomes if isinstance(o, Exception))
+    assert (await store.get_conversation(cid)).assigned_agent_id == winners[0].assigned_agent_id
+
+
+async def test_lifecycle_is_enforced_and_recorded(store: Store):
+    cid = await conversation(store)
+    await store.change_status(cid, ConversationStatus.ASSIGNED, actor="u_a", agent_id="u_a")
+    moved = await store.change_status(cid, ConversationStatus.QUEUED, actor="u_a",
+                                      queue="billing", data={"note": "needs refund"})
+    assert (moved.status, moved.queue, moved.assigned_agent_id) == ("queued", "billing", None)
+    await store.change_status(cid, ConversationStatus.CLOSED, actor="u_a")
+    with pytest.raises(IllegalTransition):
+        await store.change_status(cid, ConversationStatus.QUEUED, actor="u_a")
+    events = await store.timeline(cid)
+    assert [e.type for e in events] == ["created", "assigned", "queued", "closed"]
+    assert events[2].data == {"note": "needs refund", "queue": "billing"}
+
+
+async def test_identities_map_to_one_customer(store: Store):
+    first = await store.find_or_create_customer([("email", "one@example.com")], name="One")
+    same = await store.find_or_create_customer(
+        [("phone", "+4915112345678"), ("email", "one@example.com")], phone="+4915112345678")
+    by_phone = await store.find_or_create_customer([("phone", "+4915112345678")])
+    assert first.id == same.id == by_phone.id
+    assert by_phone.phone == "+4915112345678" and by_phone.name == "One"
+
+
+async def test_users_are_unique_by_name(store: Store):
+    await store.create_user(username="uniq", role="agent", password_hash="$argon2id$x")
+    with pytest.raises(UserExists):
+        await store.create_user(username="uniq", role="agent", password_hash="$argon2id$x")
+    updated = await store.update_user((await store.user_by_name("uniq")).id, disabled=True,
+                                      skills={"billing": 4})
+    assert updated is not None and updated.disabled and updated.skills == {"billing": 4}
+
+
+async def test_secret_is_created_once(store: Store):
+    assert await store.secret("test-secret") == await store.secret("test-secret")
