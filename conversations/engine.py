@@ -12,37 +12,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 
 @dataclass(frozen=True)
 class Engines:
     read: AsyncEngine
     write: AsyncEngine
+    batch: Engine
+    """Synchronous, for the message writer thread: a whole batch is one
+    function call there instead of a dozen round trips through the loop."""
     dialect: str
 
     async def dispose(self) -> None:
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
+        self.batch.dispose()
 
 
-def normalise_url(url: str) -> URL:
-    """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick async drivers."""
+def normalise_url(url: str, *, sync: bool = False) -> URL:
+    """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick drivers
+    (aiosqlite or pysqlite; psycopg in both modes)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
+        return parsed.set(drivername="sqlite" if sync else "sqlite+aiosqlite")
     if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg")
+        return parsed.set(drivername="postgresql+psycopg")
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
 
 
-def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, begin: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: AsyncEngine | Engine, synchronous: str, begin: str) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(target, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
         dbapi_connection.isolation_level = None
@@ -53,7 +60,7 @@ def _sqlite_pragmas(engine: AsyncEngine, synchronous: str, begin: str) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
 
@@ -69,6 +76,9 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
             parsed, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4
         )
         _sqlite_pragmas(read, sqlite_synchronous, "BEGIN")
-        return Engines(read=read, write=write, dialect="sqlite")
+        batch = create_engine(normalise_url(url, sync=True), poolclass=QueuePool, pool_size=1)
+        _sqlite_pragmas(batch, sqlite_synchronous, "BEGIN IMMEDIATE")
+        return Engines(read=read, write=write, batch=batch, dialect="sqlite")
     engine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    return Engines(read=engine, write=engine, dialect="postgresql")
+    batch = create_engine(parsed, pool_size=1, pool_pre_ping=True)
+    return Engines(read=engine, write=engine, batch=batch, dialect="postgresql")

@@ -8,12 +8,14 @@ acknowledged" affordable.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -138,6 +140,7 @@ class Store:
 
     def __init__(self, engines: Engines) -> None:
         self._engines = engines
+        self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="message-writer")
 
     @classmethod
     async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -153,6 +156,7 @@ class Store:
         return self._engines.dialect
 
     async def close(self) -> None:
+        self._batch_thread.shutdown(wait=True)
         await self._engines.dispose()
 
     async def ping(self) -> None:
@@ -437,11 +441,16 @@ class Store:
         repeats an idempotency key already stored (or earlier in the batch),
         in which case the stored message comes back marked ``duplicate``.
         Per-request problems (unknown or closed conversation) come back as
-        errors in the result list; they do not fail the batch.
+        errors in the result list; they do not fail the batch. The batch runs
+        on the writer thread, as one call.
         """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._batch_thread, self._append_batch, requests)
+
+    def _append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendResult | StoreError]:
         now = utcnow()
         conv_ids = sorted({r.conversation_id for r in requests})
-        async with self._engines.write.begin() as conn:
+        with self._engines.batch.begin() as conn:
             seq_query = select(
                 t.conversations.c.id, t.conversations.c.last_seq, t.conversations.c.status
             ).where(t.conversations.c.id.in_(conv_ids))
@@ -449,8 +458,8 @@ class Store:
                 # Lock in id order so that two nodes writing overlapping
                 # batches cannot deadlock.
                 seq_query = seq_query.order_by(t.conversations.c.id).with_for_update()
-            state = {r.id: [r.last_seq, r.status] for r in await conn.execute(seq_query)}
-            existing = await self._existing(conn, requests)
+            state = {r.id: [r.last_seq, r.status] for r in conn.execute(seq_query)}
+            existing = _existing(conn, requests)
             results: list[AppendResult | StoreError] = []
             rows: list[dict[str, Any]] = []
             for req in requests:
@@ -500,43 +509,13 @@ class Store:
                 )
                 results.append(AppendResult(message, duplicate=False, origin=req.origin))
             if rows:
-                await conn.execute(insert(t.messages), rows)
-                for conv_id, (last_seq, _status) in state.items():
-                    await conn.execute(
-                        update(t.conversations)
-                        .where(t.conversations.c.id == conv_id)
-                        .values(last_seq=last_seq, updated_at=now)
-                    )
+                conn.execute(insert(t.messages), rows)
+                touched = {row["conversation_id"] for row in rows}
+                conn.execute(
+                    _advance_seq,
+                    [{"b_id": cid, "b_seq": state[cid][0], "b_now": now} for cid in touched],
+                )
         return results
-
-    async def _existing(
-        self, conn: AsyncConnection, requests: Sequence[AppendRequest]
-    ) -> dict[tuple[str, ...], Message]:
-        clauses = []
-        client_keys = [r for r in requests if r.client_msg_id is not None]
-        if client_keys:
-            clauses.append(
-                and_(
-                    t.messages.c.conversation_id.in_({r.conversation_id for r in client_keys}),
-                    t.messages.c.client_msg_id.in_({r.client_msg_id for r in client_keys}),
-                )
-            )
-        external = [r for r in requests if r.external_id is not None]
-        if external:
-            clauses.append(t.messages.c.external_id.in_({r.external_id for r in external}))
-        if not clauses:
-            return {}
-        found: dict[tuple[str, ...], Message] = {}
-        for row in await conn.execute(select(t.messages).where(or_(*clauses))):
-            message = _message(row)
-            m = row._mapping
-            if m["client_msg_id"] is not None:
-                found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = (
-                    message
-                )
-            if m["external_id"] is not None:
-                found[("x", m["channel"], m["external_id"])] = message
-        return found
 
     async def messages_after(
         self, conversation_id: str, after_seq: int = 0, limit: int = 1000
@@ -664,6 +643,41 @@ class Store:
         async with self._engines.read.connect() as conn:
             rows = await conn.execute(select(t.users).order_by(t.users.c.username))
             return [_user(r) for r in rows]
+
+
+def _existing(conn: Connection, requests: Sequence[AppendRequest]) -> dict[tuple[str, ...], Message]:
+    clauses = []
+    client_keys = [r for r in requests if r.client_msg_id is not None]
+    if client_keys:
+        clauses.append(
+            and_(
+                t.messages.c.conversation_id.in_({r.conversation_id for r in client_keys}),
+                t.messages.c.client_msg_id.in_({r.client_msg_id for r in client_keys}),
+            )
+        )
+    external = [r for r in requests if r.external_id is not None]
+    if external:
+        clauses.append(t.messages.c.external_id.in_({r.external_id for r in external}))
+    if not clauses:
+        return {}
+    found: dict[tuple[str, ...], Message] = {}
+    for row in conn.execute(select(t.messages).where(or_(*clauses))):
+        message = _message(row)
+        m = row._mapping
+        if m["client_msg_id"] is not None:
+            found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = (
+                message
+            )
+        if m["external_id"] is not None:
+            found[("x", m["channel"], m["external_id"])] = message
+    return found
+
+
+_advance_seq = (
+    update(t.conversations)
+    .where(t.conversations.c.id == bindparam("b_id"))
+    .values(last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
+)
 
 
 def _keys(req: AppendRequest) -> list[tuple[str, ...]]:

@@ -37,6 +37,7 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         ws="websockets-sansio",
         ws_max_size=settings.limits.max_frame_bytes,
+        ws_per_message_deflate=settings.limits.websocket_compression,
         ws_ping_interval=20,
         ws_ping_timeout=20,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1,

@@ -42,6 +42,9 @@ class Limits(Section):
     frame_burst: int = Field(100, ge=1)
     """Frames a websocket may send at once before the rate limit applies."""
     hello_timeout_s: float = Field(10.0, gt=0)
+    websocket_compression: bool = False
+    """permessage-deflate: chat frames are small, so it mostly costs CPU and
+    memory per connection; turn it on for slow links."""
     send_queue: int = Field(1000, ge=10)
     """Frames buffered for a slow client before it is disconnected (1013)."""
 

@@ -59,7 +59,7 @@ function pageContext() {
   const context = {
     page_url: q.get("page") || (embedded && document.referrer) || location.href,
     referrer: document.referrer || undefined,
-    browser: navigator.userAgent,
+    browser: browserName(navigator.userAgent),
     language: navigator.language,
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     screen: `${screen.width}x${screen.height}`,
@@ -67,6 +67,21 @@ function pageContext() {
   // Custom variables from the embedding page: /chat?ctx.plan=pro&ctx.order=123
   for (const [key, value] of q) if (key.startsWith("ctx.")) context[key.slice(4)] = value;
   return context;
+}
+
+/** "Safari 17 on macOS": what an agent needs, not the whole user agent string. */
+function browserName(ua) {
+  const version = (re) => re.exec(ua)?.[1];
+  const browser =
+    version(/Edg\/(\d+)/) ? `Edge ${version(/Edg\/(\d+)/)}` :
+    version(/OPR\/(\d+)/) ? `Opera ${version(/OPR\/(\d+)/)}` :
+    version(/Firefox\/(\d+)/) ? `Firefox ${version(/Firefox\/(\d+)/)}` :
+    version(/Chrome\/(\d+)/) ? `Chrome ${version(/Chrome\/(\d+)/)}` :
+    version(/Version\/(\d+).*Safari/) ? `Safari ${version(/Version\/(\d+).*Safari/)}` : "Unknown browser";
+  const os = /Windows/.test(ua) ? "Windows" : /iPhone|iPad/.test(ua) ? "iOS" :
+    /Mac OS X/.test(ua) ? "macOS" : /Android/.test(ua) ? "Android" : /CrOS/.test(ua) ? "ChromeOS" :
+    /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
 }
 
 function fieldError(input, message) {
