@@ -27,10 +27,13 @@ class IllegalTransition(StoreError):
 
 
 class AlreadyAssigned(StoreError):
-    def __init__(self, conversation_id: str, agent_id: str | None) -> None:
-        super().__init__(f"conversation {conversation_id!r} is already assigned")
+    """Someone else has it, or it is closed (``status`` says which)."""
+
+    def __init__(self, conversation_id: str, agent_id: str | None, status: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} is {status}, not waiting")
         self.conversation_id = conversation_id
         self.agent_id = agent_id
+        self.status = status
 
 
 class UserExists(StoreError):

@@ -354,7 +354,7 @@ class Store:
         async with self._engines.write.begin() as conn:
             current = await self._get(conn, conversation_id)
             if target is ConversationStatus.ASSIGNED and current.status not in OPEN_STATUSES:
-                raise AlreadyAssigned(conversation_id, current.assigned_agent_id)
+                raise AlreadyAssigned(conversation_id, current.assigned_agent_id, current.status)
             check_transition(current.status, target.value)
             values: dict[str, Any] = {"status": target.value, "updated_at": now}
             if target is ConversationStatus.ASSIGNED:
@@ -374,7 +374,7 @@ class Store:
                 .values(**values)
             )
             if result.rowcount != 1:  # lost a race with another node
-                raise AlreadyAssigned(conversation_id, None)
+                raise AlreadyAssigned(conversation_id, None, "taken")
             if target is ConversationStatus.ASSIGNED and agent_id is not None:
                 await self._join(conn, conversation_id, "agent", agent_id, now)
             if current.assigned_agent_id and target is not ConversationStatus.ASSIGNED:
@@ -645,7 +645,9 @@ class Store:
             return [_user(r) for r in rows]
 
 
-def _existing(conn: Connection, requests: Sequence[AppendRequest]) -> dict[tuple[str, ...], Message]:
+def _existing(
+    conn: Connection, requests: Sequence[AppendRequest]
+) -> dict[tuple[str, ...], Message]:
     clauses = []
     client_keys = [r for r in requests if r.client_msg_id is not None]
     if client_keys:
@@ -665,9 +667,7 @@ def _existing(conn: Connection, requests: Sequence[AppendRequest]) -> dict[tuple
         message = _message(row)
         m = row._mapping
         if m["client_msg_id"] is not None:
-            found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = (
-                message
-            )
+            found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = message
         if m["external_id"] is not None:
             found[("x", m["channel"], m["external_id"])] = message
     return found

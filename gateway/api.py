@@ -204,9 +204,7 @@ async def conversation_context(request: Request) -> Response:
     who = await user_caller(request)
     services = services_of(request)
     conversation = await services.visible_conversation(who, request.path_params["id"])
-    recent = await services.store.list_conversations(
-        customer_id=conversation.customer.id, limit=6
-    )
+    recent = await services.store.list_conversations(customer_id=conversation.customer.id, limit=6)
     timeline = await services.store.timeline(conversation.id)
     return JSONResponse(
         {

@@ -39,8 +39,11 @@ async def readyz(request: Request) -> Response:
     down = await services.check_ready()
     if down:
         return JSONResponse(
-            {"status": "unavailable", "down": down,
-             "error": {"code": "unavailable", "message": f"down: {', '.join(down)}"}},
+            {
+                "status": "unavailable",
+                "down": down,
+                "error": {"code": "unavailable", "message": f"down: {', '.join(down)}"},
+            },
             status_code=503,
         )
     return JSONResponse({"status": "ready"})

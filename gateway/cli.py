@@ -45,15 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(path: str | None, **overrides: object) -> Settings:
-    return load_settings(path, **overrides)
+def _settings(path: str | None, **overrides: str | int | None) -> Settings:
+    return load_settings(path, overrides)
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass("Password: ")
+    password = sys.stdin.readline().rstrip("\r\n") if from_stdin else getpass.getpass("Password: ")
     if len(password) < 8:
         raise SystemExit("error: the password must be at least 8 characters")
     return password

@@ -127,10 +127,12 @@ class Connection:
             await self._hub.subscribe(topic, self)
 
     async def follow(self, conversation_id: str, after_seq: int) -> None:
-        """Start delivering a conversation's messages with ``seq > after_seq``."""
-        topic = conv_topic(conversation_id)
+        """Start delivering a conversation's messages with ``seq > after_seq``;
+        a no-op for one already followed (what was sent stays sent)."""
+        if conversation_id in self._last_seq:
+            return
         self._last_seq[conversation_id] = after_seq
-        await self.listen(topic)
+        await self.listen(conv_topic(conversation_id))
         self._put(_Sync(conversation_id))
 
     def unfollow(self, conversation_id: str) -> None:

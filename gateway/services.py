@@ -142,8 +142,12 @@ class Services:
             )
         except ConversationNotFound:
             raise NotFound("no such conversation") from None
-        except (AlreadyAssigned, IllegalTransition):
+        except AlreadyAssigned as exc:
+            if exc.status == ConversationStatus.CLOSED:
+                raise Conflict("the conversation is closed", code="closed") from None
             raise Conflict("the conversation is already taken", code="already_assigned") from None
+        except IllegalTransition:
+            raise Conflict("the conversation cannot be assigned now") from None
         self.announce_status(conversation)
         topic = user_topic(agent.id)
         self.hub.publish(

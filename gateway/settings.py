@@ -174,12 +174,15 @@ class _FileOnly(Settings):
 def check_file(path: str | Path) -> Settings:
     """Validate a config file on its own, then as it would run (with the
     environment)."""
-    load_settings(path, _model=_FileOnly)
+    load_settings(path, model=_FileOnly)
     return load_settings(path)
 
 
 def load_settings(
-    path: str | Path | None = None, *, _model: type[Settings] = Settings, **overrides: Any
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    model: type[Settings] = Settings,
 ) -> Settings:
     """Read and validate the configuration, or raise ``ConfigError`` naming
     every problem (file, key, what was expected)."""
@@ -188,11 +191,11 @@ def load_settings(
     if path is not None:
         source = str(path)
         data = _read_toml(Path(path))
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return _model(**data)
+        return model(**data)
     except ValidationError as exc:
-        env = _env_keys() if _model is Settings else set()
+        env = _env_keys() if model is Settings else set()
         problems = [_describe(e, source, env) for e in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
     except SettingsError as exc:  # an environment variable that is not valid JSON

@@ -11,10 +11,11 @@ from starlette.websockets import WebSocket
 from conversations import ConversationStatus
 from conversations.models import AppendRequest
 from gateway.auth import Principal
-from gateway.errors import Forbidden
+from gateway.errors import NotFound
 from gateway.frames import (
     Accept,
     Close,
+    FrameError,
     Hello,
     MessageIn,
     Ping,
@@ -27,9 +28,8 @@ from gateway.frames import (
     parse_agent_frame,
 )
 from gateway.hub import Event, conv_topic, user_topic
-from gateway.websocket_session import CLOSE_UNAUTHORIZED
+from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
-from gateway.websocket_session import Session
 from gateway.ws_visitor import acknowledge
 
 PRESENCES = ("available", "busy", "away", "offline")
@@ -90,24 +90,15 @@ class AgentSession(Session):
 
     async def _message(self, frame: MessageIn) -> None:
         assert self.principal is not None
-        cid = frame.conversation_id
+        cid, ref = frame.conversation_id, frame.client_msg_id
         if cid is None:
-            self.error(
-                "missing_field", "message frame: field 'conversation_id' is required",
-                frame.client_msg_id,
+            raise FrameError(
+                "missing_field", "message frame: field 'conversation_id' is required", ref
             )
-            return
         text = check_text(frame, self.limits.max_text_chars)
-        if not self.conn.follows(cid):
-            if not self.principal.sees_everything:
-                raise Forbidden(
-                    "you can only write in conversations assigned to you", code="not_assigned"
-                )
-            await self.services.visible_conversation(self.principal, cid)
         channel = self._channels.get(cid)
-        if channel is None:
-            channel = (await self.services.store.get_conversation(cid)).channel
-            self._channels[cid] = channel
+        if channel is None or not self.conn.follows(cid):
+            channel = await self._writable(cid, ref)
         role = "bot" if self.principal.role == "bot" else "agent"
         request = AppendRequest(
             conversation_id=cid,
@@ -116,11 +107,30 @@ class AgentSession(Session):
             sender_name=self.principal.name,
             text=text,
             channel=channel,
-            client_msg_id=frame.client_msg_id,
+            client_msg_id=ref,
             origin=self.conn.id,
         )
         future = self.services.submit_message(request)
-        future.add_done_callback(lambda f: acknowledge(self, frame.client_msg_id, f))
+        future.add_done_callback(lambda f: acknowledge(self, ref, f))
+
+    async def _writable(self, cid: str, ref: str) -> str:
+        """Check in the store that this agent may write here (the live
+        ``attach`` after an assignment may not have arrived yet) and start
+        following the conversation; returns its channel."""
+        assert self.principal is not None
+        try:
+            conversation = await self.services.visible_conversation(self.principal, cid)
+        except NotFound:
+            raise FrameError("not_found", "no such conversation", ref) from None
+        mine = conversation.assigned_agent_id == self.principal.id
+        if not (mine or self.principal.sees_everything):
+            raise FrameError(
+                "not_assigned", "you can only write in conversations assigned to you", ref
+            )
+        if mine:
+            await self.conn.follow(cid, 0)
+        self._channels[cid] = conversation.channel
+        return conversation.channel
 
     def _typing(self, frame: Typing) -> None:
         assert self.principal is not None

@@ -8,11 +8,11 @@ from starlette.websockets import WebSocket
 
 from conversations import AppendResult, Conversation, ConversationClosed
 from conversations.errors import ConversationNotFound
+from conversations.models import AppendRequest
 from gateway.auth import Principal
 from gateway.frames import Hello, MessageIn, Ping, Typing, check_text, dumps, parse_visitor_frame
 from gateway.hub import Event, conv_topic
 from gateway.websocket_session import CLOSE_UNAUTHORIZED, Reject, Session
-from conversations.models import AppendRequest
 
 
 class VisitorSession(Session):
@@ -77,9 +77,7 @@ class VisitorSession(Session):
         )
 
 
-def acknowledge(
-    session: Session, client_msg_id: str, future: asyncio.Future[AppendResult]
-) -> None:
+def acknowledge(session: Session, client_msg_id: str, future: asyncio.Future[AppendResult]) -> None:
     """Answer a stored message with its ack, or say why it was not stored."""
     if future.cancelled():
         return

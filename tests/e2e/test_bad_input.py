@@ -18,8 +18,10 @@ from tests.support.server import SECRET, Server
 
 
 def stored(server: Server, session: dict) -> list[dict]:
-    reply = httpx.get(server.http + f"/api/v1/conversations/{session['conversation_id']}"
-                      "/messages", headers=bearer(session["visitor_token"]))
+    reply = httpx.get(
+        server.http + f"/api/v1/conversations/{session['conversation_id']}/messages",
+        headers=bearer(session["visitor_token"]),
+    )
     return reply.json()["messages"]
 
 
@@ -34,12 +36,15 @@ def stored(server: Server, session: dict) -> list[dict]:
         (json.dumps({"type": "message", "client_msg_id": "x1"}), "missing_field"),
         (json.dumps({"type": "message", "client_msg_id": "x2", "text": 42}), "invalid_field"),
         (json.dumps({"type": "message", "client_msg_id": "x3", "text": "   "}), "empty_text"),
-        (json.dumps({"type": "message", "client_msg_id": "x4", "text": "x" * 4097}),
-         "text_too_long"),
+        (
+            json.dumps({"type": "message", "client_msg_id": "x4", "text": "x" * 4097}),
+            "text_too_long",
+        ),
     ],
 )
 async def test_bad_frame_gets_error_frame_and_connection_stays_open(
-        server: Server, frame: str, code: str):
+    server: Server, frame: str, code: str
+):
     session = new_session(server.http)
     v, _ = await visitor(server.ws, session["visitor_token"])
     await v.send(frame)
@@ -135,8 +140,7 @@ async def test_first_frame_must_be_hello(server: Server):
 
 async def test_disallowed_origin_closes_4403(server: Server):
     session = new_session(server.http)
-    async with websockets.connect(server.ws + "/ws/visitor",
-                                  origin="https://evil.example") as v:
+    async with websockets.connect(server.ws + "/ws/visitor", origin="https://evil.example") as v:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await recv(v)
         assert closed.value.rcvd.code == 4403
@@ -165,8 +169,11 @@ async def test_no_hello_in_time_closes_4401(workdir, backend_url):
     ],
 )
 def test_bad_session_request_is_a_json_error(server: Server, body: bytes, status: int, code: str):
-    reply = httpx.post(server.http + "/api/v1/webchat/sessions", content=body,
-                       headers={"content-type": "application/json"})
+    reply = httpx.post(
+        server.http + "/api/v1/webchat/sessions",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
     assert reply.status_code == status
     assert reply.json()["error"]["code"] == code
 

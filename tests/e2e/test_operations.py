@@ -43,8 +43,10 @@ async def test_shutdown_stores_in_flight_messages_and_closes_1001(workdir, backe
     assert srv.stop() in (0, -signal.SIGTERM)
 
     with Server(workdir, backend_url) as again:
-        stored = httpx.get(again.http + f"/api/v1/conversations/{session['conversation_id']}"
-                           "/messages", headers=bearer(session["visitor_token"])).json()
+        stored = httpx.get(
+            again.http + f"/api/v1/conversations/{session['conversation_id']}/messages",
+            headers=bearer(session["visitor_token"]),
+        ).json()
         seqs = [m["seq"] for m in stored["messages"]]
         assert len(seqs) >= acked  # every ack stands for a stored message
         assert seqs == list(range(1, len(seqs) + 1))
@@ -52,8 +54,9 @@ async def test_shutdown_stores_in_flight_messages_and_closes_1001(workdir, backe
 
 def test_readyz_reports_a_dependency_that_is_down(workdir, tmp_path):
     # Nothing listens on port 1: Redis is "down".
-    with Server(workdir, f"sqlite:///{tmp_path}/db.sqlite3",
-                SWITCHBOARD_REDIS_URL="redis://127.0.0.1:1/0") as srv:
+    with Server(
+        workdir, f"sqlite:///{tmp_path}/db.sqlite3", SWITCHBOARD_REDIS_URL="redis://127.0.0.1:1/0"
+    ) as srv:
         assert httpx.get(srv.http + "/healthz").status_code == 200
         ready = httpx.get(srv.http + "/readyz")
         assert ready.status_code == 503
@@ -77,22 +80,28 @@ async def test_two_nodes_share_postgres_and_redis(workdir):
             cid = session["conversation_id"]
             v, _ = await visitor(a_node.ws, session["visitor_token"])
             a, _ = await agent(b_node.ws, nina)
-            assert httpx.post(b_node.http + f"/api/v1/conversations/{cid}/assign",
-                              headers=bearer(nina)).status_code == 200
+            assert (
+                httpx.post(
+                    b_node.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(nina)
+                ).status_code
+                == 200
+            )
             await recv_until(a, "assigned")
             await recv_until(v, "status", status="assigned")
             await send(v, type="message", client_msg_id=msg_id(), text="from node A")
             assert (await recv_until(a, "message", conversation_id=cid))["text"] == "from node A"
-            await send(a, type="message", conversation_id=cid, client_msg_id=msg_id(),
-                       text="from node B")
+            await send(
+                a, type="message", conversation_id=cid, client_msg_id=msg_id(), text="from node B"
+            )
             assert (await recv_until(v, "message"))["text"] == "from node B"
             await asyncio.gather(v.close(), a.close())
 
 
 def test_users_add_works_while_the_server_runs(server: Server):
     name = f"late-{server.port}"
-    result = server.cli("users", "add", name, "--role", "supervisor", "--password-stdin",
-                        stdin="a fine password\n")
+    result = server.cli(
+        "users", "add", name, "--role", "supervisor", "--password-stdin", stdin="a fine password\n"
+    )
     assert result.returncode == 0, result.stderr
     sup = token(server.http, name, "a fine password")
     assert httpx.get(server.http + "/api/v1/conversations", headers=bearer(sup)).status_code == 200
@@ -102,8 +111,9 @@ def test_users_add_works_while_the_server_runs(server: Server):
 
 def test_check_config_names_file_key_and_expectation(server: Server, tmp_path):
     good = tmp_path / "good.toml"
-    good.write_text('port = 9000\nallowed_origins = ["https://shop.example"]\n'
-                    "[limits]\nmax_text_chars = 2000\n")
+    good.write_text(
+        'port = 9000\nallowed_origins = ["https://shop.example"]\n[limits]\nmax_text_chars = 2000\n'
+    )
     ok = server.cli("check-config", str(good))
     assert ok.returncode == 0, ok.stderr
     bad = tmp_path / "bad.toml"

@@ -23,8 +23,9 @@ from tests.support.server import Server
 
 async def test_visitor_and_agent_talk_live_and_resume_gets_exactly_the_missed(server: Server):
     alice = token(server.http, "alice", PASSWORD)
-    session = new_session(server.http, name="Vera", email="vera@example.com",
-                          prechat={"topic": "billing"})
+    session = new_session(
+        server.http, name="Vera", email="vera@example.com", prechat={"topic": "billing"}
+    )
     cid = session["conversation_id"]
 
     v, welcome = await visitor(server.ws, session["visitor_token"])
@@ -65,13 +66,19 @@ async def test_visitor_and_agent_talk_live_and_resume_gets_exactly_the_missed(se
     assert welcome["last_seq"] == 5
     replay = [await recv_until(v2, "message"), await recv_until(v2, "message")]
     assert [(m["seq"], m["text"]) for m in replay] == [
-        (4, "sorry for the delay"), (5, "it ships tomorrow")]
+        (4, "sorry for the delay"),
+        (5, "it ships tomorrow"),
+    ]
     # ... and nothing doubled: the next frame is the next live message.
-    await send(a, type="message", conversation_id=cid, client_msg_id=msg_id(), text="anything else?")
+    await send(
+        a, type="message", conversation_id=cid, client_msg_id=msg_id(), text="anything else?"
+    )
     assert (await recv_until(v2, "message"))["seq"] == 6
 
-    history = httpx.get(server.http + f"/api/v1/conversations/{cid}/messages",
-                        headers=bearer(session["visitor_token"])).json()["messages"]
+    history = httpx.get(
+        server.http + f"/api/v1/conversations/{cid}/messages",
+        headers=bearer(session["visitor_token"]),
+    ).json()["messages"]
     assert [m["seq"] for m in history] == [1, 2, 3, 4, 5, 6]
     await asyncio.gather(v2.close(), a.close())
 
@@ -84,8 +91,10 @@ async def test_same_client_msg_id_gives_same_ack_and_one_message(server: Server)
     await send(v, type="message", client_msg_id="dup-1", text="once")
     again = await recv_until(v, "ack")
     assert again == first
-    messages = httpx.get(server.http + f"/api/v1/conversations/{session['conversation_id']}"
-                         "/messages", headers=bearer(session["visitor_token"])).json()["messages"]
+    messages = httpx.get(
+        server.http + f"/api/v1/conversations/{session['conversation_id']}/messages",
+        headers=bearer(session["visitor_token"]),
+    ).json()["messages"]
     assert len(messages) == 1
     await v.close()
 
@@ -122,7 +131,8 @@ async def test_second_agent_cannot_take_an_assigned_conversation(server: Server)
     url = server.http + f"/api/v1/conversations/{cid}/assign"
     async with httpx.AsyncClient() as client:
         replies = await asyncio.gather(
-            client.post(url, headers=bearer(alice)), client.post(url, headers=bearer(bob)))
+            client.post(url, headers=bearer(alice)), client.post(url, headers=bearer(bob))
+        )
     assert sorted(r.status_code for r in replies) == [200, 409]
     loser = next(r for r in replies if r.status_code == 409)
     assert loser.json()["error"]["code"] == "already_assigned"
@@ -140,8 +150,9 @@ async def test_close_ends_the_conversation_for_everyone(server: Server):
     await send(v, type="message", client_msg_id="late", text="wait!")
     error = await recv_until(v, "error")
     assert (error["code"], error["ref"]) == ("conversation_closed", "late")
-    timeline = httpx.get(server.http + f"/api/v1/conversations/{cid}/context",
-                         headers=bearer(alice)).json()["timeline"]
+    timeline = httpx.get(
+        server.http + f"/api/v1/conversations/{cid}/context", headers=bearer(alice)
+    ).json()["timeline"]
     assert [e["type"] for e in timeline] == ["created", "assigned", "closed"]
     await asyncio.gather(v.close(), a.close())
 
@@ -149,13 +160,43 @@ async def test_close_ends_the_conversation_for_everyone(server: Server):
 async def test_session_context_shows_customer_prechat_and_recent_conversations(server: Server):
     alice = token(server.http, "alice", PASSWORD)
     earlier = new_session(server.http, name="Carl", email="carl@example.com")
-    now = new_session(server.http, name="Carl", email="Carl@Example.com",
-                      prechat={"order": "A-17"}, context={"page": "/checkout"})
+    now = new_session(
+        server.http,
+        name="Carl",
+        email="Carl@Example.com",
+        prechat={"order": "A-17"},
+        context={"page": "/checkout"},
+    )
     cid = now["conversation_id"]
     httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
-    context = httpx.get(server.http + f"/api/v1/conversations/{cid}/context",
-                        headers=bearer(alice)).json()
+    context = httpx.get(
+        server.http + f"/api/v1/conversations/{cid}/context", headers=bearer(alice)
+    ).json()
     assert context["customer"]["name"] == "Carl"
     assert context["prechat"] == {"order": "A-17"}
     assert context["context"] == {"page": "/checkout"}
     assert [c["id"] for c in context["recent_conversations"]] == [earlier["conversation_id"]]
+
+
+async def test_agent_can_reply_right_after_taking_a_conversation(server: Server):
+    alice = token(server.http, "alice", PASSWORD)
+    session = new_session(server.http)
+    cid = session["conversation_id"]
+    a, _ = await agent(server.ws, alice)
+    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
+    # No waiting for the `assigned` frame: the store says it is ours.
+    await send(a, type="message", conversation_id=cid, client_msg_id="quick", text="hello!")
+    ack = await recv_until(a, "ack")
+    assert (ack["client_msg_id"], ack["seq"]) == ("quick", 1)
+    await a.close()
+
+
+async def test_taking_a_closed_conversation_says_it_is_closed(server: Server):
+    alice = token(server.http, "alice", PASSWORD)
+    cid = new_session(server.http)["conversation_id"]
+    url = server.http + f"/api/v1/conversations/{cid}"
+    httpx.post(url + "/assign", headers=bearer(alice))
+    httpx.post(url + "/close", headers=bearer(alice))
+    sam = token(server.http, "sam", PASSWORD)
+    reply = httpx.post(url + "/assign", headers=bearer(sam))
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "closed"
