@@ -155,6 +155,11 @@ class Store:
     def dialect(self) -> str:
         return self._engines.dialect
 
+    @property
+    def engines(self) -> Engines:
+        """For companion stores (deliveries, routing state) sharing the database."""
+        return self._engines
+
     async def close(self) -> None:
         self._batch_thread.shutdown(wait=True)
         await self._engines.dispose()

@@ -131,21 +131,22 @@ async def create_session(request: Request) -> Response:
         identities.append(("email", body.email.lower()))
     if body.phone:
         identities.append(("phone", body.phone))
-    customer = await services.store.find_or_create_customer(
-        identities, name=body.name, email=body.email, phone=body.phone
-    )
-    conversation = await services.store.create_conversation(
+    conversation = await services.open_conversation(
         channel="webchat",
-        customer_id=customer.id,
+        identities=identities,
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
         language=body.language,
         prechat=body.prechat,
         context=body.context,
     )
-    services.announce_status(conversation)
     return JSONResponse(
         {
             "conversation_id": conversation.id,
-            "visitor_token": services.tokens.issue_visitor(customer.id, conversation.id),
+            "visitor_token": services.tokens.issue_visitor(
+                conversation.customer.id, conversation.id
+            ),
             "expires_in": services.tokens.visitor_ttl_s,
         },
         status_code=201,

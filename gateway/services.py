@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,11 @@ class Services:
     writer: MessageWriter = field(init=False)
     connections: set[Any] = field(default_factory=set)
     presence: dict[str, str] = field(default_factory=dict)
+    commit_listeners: list[Callable[[Sequence[AppendResult]], None]] = field(
+        default_factory=list
+    )
+    """Called after every commit with the new messages (outbound delivery,
+    sentiment scoring); must not block."""
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store, self._announce_messages)
@@ -108,6 +113,11 @@ class Services:
         return self.writer.submit(request)
 
     def _announce_messages(self, results: Sequence[AppendResult]) -> None:
+        for listener in self.commit_listeners:
+            try:
+                listener(results)
+            except Exception:
+                log.exception("commit listener %r failed", listener)
         for result in results:
             message = result.message
             self.hub.publish(
@@ -120,6 +130,35 @@ class Services:
                     result.origin,
                 )
             )
+
+    async def open_conversation(
+        self,
+        *,
+        channel: str,
+        identities: Sequence[tuple[str, str]] = (),
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        subject: str | None = None,
+        language: str | None = None,
+        prechat: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> Conversation:
+        """Every channel's way in: find or create the customer, open a
+        conversation and put it in line for routing."""
+        customer = await self.store.find_or_create_customer(
+            identities, name=name, email=email, phone=phone
+        )
+        conversation = await self.store.create_conversation(
+            channel=channel,
+            customer_id=customer.id,
+            subject=subject,
+            language=language,
+            prechat=prechat,
+            context=context,
+        )
+        self.announce_status(conversation)
+        return conversation
 
     def announce_status(self, conversation: Conversation) -> None:
         frame = {

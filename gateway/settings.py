@@ -23,7 +23,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from channels.config import ChannelsConfig
 from gateway.errors import ConfigError
+from sentiment.config import SentimentConfig
 
 Role = Literal["agent", "supervisor", "admin", "bot"]
 
@@ -97,6 +99,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)  # type: ignore[arg-type]
     users: list[UserSeed] = Field(default_factory=list)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    """``[channels]``; its fields also read the flat ``SWITCHBOARD_<FIELD>``
+    variables of the protocol (``SWITCHBOARD_TWILIO_AUTH_TOKEN``, ...)."""
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -178,6 +184,14 @@ def check_file(path: str | Path) -> Settings:
     return load_settings(path)
 
 
+def _describe_channel(error: Any, source: str, env: set[str]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    flat = "SWITCHBOARD_" + field.upper()
+    if flat in env:
+        return f"environment variable {flat}: {error['msg']}"
+    return _describe({**error, "loc": ("channels", *error["loc"])}, source, set())
+
+
 def load_settings(
     path: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -192,14 +206,25 @@ def load_settings(
         source = str(path)
         data = _read_toml(Path(path))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    env = _env_keys() if model is Settings else set()
+    problems = []
     try:
-        return model(**data)
+        data["channels"] = ChannelsConfig.load(
+            data.get("channels"), os.environ if model is Settings else {}
+        )
     except ValidationError as exc:
-        env = _env_keys() if model is Settings else set()
-        problems = [_describe(e, source, env) for e in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+        problems += [_describe_channel(e, source, env) for e in exc.errors()]
+        data.pop("channels", None)
+    settings = None
+    try:
+        settings = model(**data)
+    except ValidationError as exc:
+        problems += [_describe(e, source, env) for e in exc.errors()]
     except SettingsError as exc:  # an environment variable that is not valid JSON
-        raise ConfigError(f"invalid configuration: {exc} (expected JSON)") from None
+        problems.append(f"{exc} (expected JSON)")
+    if problems or settings is None:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return settings
 
 
 __all__ = ["Limits", "Settings", "UserSeed", "check_file", "load_settings"]
