@@ -78,10 +78,11 @@ class Message:
     created_at: datetime
     client_msg_id: str | None = None
     attributes: JSON = field(default_factory=dict)
+    sentiment: JSON | None = None
 
     def to_wire(self) -> JSON:
         """The ``message`` frame of the protocol (also the HTTP message object)."""
-        return {
+        wire = {
             "type": "message",
             "conversation_id": self.conversation_id,
             "message_id": self.id,
@@ -91,6 +92,9 @@ class Message:
             "channel": self.channel,
             "created_at": rfc3339(self.created_at),
         }
+        if self.sentiment is not None:
+            wire["sentiment"] = self.sentiment
+        return wire
 
 
 @dataclass(frozen=True, slots=True)

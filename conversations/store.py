@@ -82,6 +82,11 @@ def _message(row: Any) -> Message:
         created_at=_aware(m["created_at"]) or utcnow(),
         client_msg_id=m["client_msg_id"],
         attributes=m["attributes"] or {},
+        sentiment=(
+            None
+            if m["sentiment_score"] is None
+            else {"score": m["sentiment_score"], "label": m["sentiment_label"]}
+        ),
     )
 
 
@@ -427,13 +432,46 @@ class Store:
                 )
             )
 
-    async def set_sentiment(self, conversation_id: str, sentiment: JSON) -> None:
+    async def record_sentiment(
+        self, message_id: str, conversation_id: str, score: float, label: str, summary: JSON
+    ) -> None:
+        """A message's score and the conversation's rolling sentiment, together."""
+        async with self._engines.write.begin() as conn:
+            await conn.execute(
+                update(t.messages)
+                .where(t.messages.c.id == message_id)
+                .values(sentiment_score=score, sentiment_label=label)
+            )
+            await conn.execute(
+                update(t.conversations)
+                .where(t.conversations.c.id == conversation_id)
+                .values(sentiment=summary)
+            )
+
+    async def set_routing(
+        self,
+        conversation_id: str,
+        *,
+        priority: int | None = None,
+        queue: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> Conversation:
+        """Change where and how urgently a conversation waits (no status change)."""
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if priority is not None:
+            values["priority"] = priority
+        if queue is not None:
+            values["queue"] = queue
         async with self._engines.write.begin() as conn:
             await conn.execute(
                 update(t.conversations)
                 .where(t.conversations.c.id == conversation_id)
-                .values(sentiment=sentiment)
+                .values(**values)
             )
+            data = {k: v for k, v in (("priority", priority), ("queue", queue)) if v is not None}
+            await self._event(conn, conversation_id, "rerouted", actor, {**data, "reason": reason})
+            return await self._get(conn, conversation_id)
 
     # -- messages ---------------------------------------------------------
 

@@ -17,10 +17,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gateway import api
+from gateway import api, customers_api, webhooks
 from gateway.auth import hash_password
+from gateway.channel_runtime import ChannelRuntime
 from gateway.connection import CLOSE_GOING_AWAY
 from gateway.errors import GatewayError
+from gateway.sentiment_runtime import SentimentRuntime
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.ws_agent import agent_endpoint
@@ -120,16 +122,28 @@ def create_app(settings: Settings) -> Starlette:
         services = await Services.start(settings)
         app.state.services = services
         await seed_users(services)
+        channels = ChannelRuntime(services)
+        await channels.start()
+        app.state.channels = channels
+        scoring = None
+        if settings.sentiment.enabled:
+            scoring = SentimentRuntime(services, settings.sentiment)
+            await scoring.start()
         try:
             yield
         finally:
             await drain(services)
+            await channels.stop()
+            if scoring is not None:
+                await scoring.stop()
             await services.stop()
 
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *api.routes,
+        *customers_api.routes,
+        *webhooks.routes,
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
     ]

@@ -43,7 +43,9 @@ class _Close:
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, hub: Hub, store: Store, *, queue_size: int) -> None:
+    def __init__(
+        self, websocket: WebSocket, hub: Hub, store: Store, *, queue_size: int, staff: bool
+    ) -> None:
         # Unique across nodes: ``origin`` on an event from another node must
         # never match a local connection by accident.
         self.id = new_id("ws")
@@ -55,6 +57,7 @@ class Connection:
         self._topics: set[str] = set()
         self._sender: asyncio.Task[None] | None = None
         self.closing = False
+        self.staff = staff
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -108,6 +111,8 @@ class Connection:
         """Called by the hub; must not block."""
         if event.kind == "frame" and event.origin == self.id:
             return  # our own typing indicator
+        if event.staff_only and not self.staff:
+            return
         self._put(event)
 
     def _put(self, item: str | Event | _Sync) -> None:

@@ -38,20 +38,34 @@ class Event:
     conversation_id: str | None = None
     seq: int | None = None
     origin: str | None = None
+    staff_only: bool = False
+    """Not for the customer's own connections (e.g. sentiment scores)."""
 
     def encode(self) -> bytes:
         return orjson.dumps(
-            [self.topic, self.kind, self.frame, self.conversation_id, self.seq, self.origin]
+            [
+                self.topic,
+                self.kind,
+                self.frame,
+                self.conversation_id,
+                self.seq,
+                self.origin,
+                self.staff_only,
+            ]
         )
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Event:
-        topic, kind, frame, conversation_id, seq, origin = orjson.loads(raw)
-        return cls(topic, kind, frame, conversation_id, seq, origin)
+        topic, kind, frame, conversation_id, seq, origin, staff_only = orjson.loads(raw)
+        return cls(topic, kind, frame, conversation_id, seq, origin, staff_only)
 
 
 class Subscriber(Protocol):
     def deliver(self, event: Event) -> None: ...
+
+
+SUPERVISORS = "supervisors"
+"""Alerts and live operations state for supervisors and admins."""
 
 
 def conv_topic(conversation_id: str) -> str:

@@ -29,6 +29,8 @@ from gateway.errors import Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
 from gateway.settings import Settings
+from sentiment import AlertAction
+from sentiment.alerts import ActionKind
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,7 @@ class Services:
     writer: MessageWriter = field(init=False)
     connections: set[Any] = field(default_factory=set)
     presence: dict[str, str] = field(default_factory=dict)
-    commit_listeners: list[Callable[[Sequence[AppendResult]], None]] = field(
-        default_factory=list
-    )
+    commit_listeners: list[Callable[[Sequence[AppendResult]], None]] = field(default_factory=list)
     """Called after every commit with the new messages (outbound delivery,
     sentiment scoring); must not block."""
 
@@ -204,6 +204,27 @@ class Services:
         )
         self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
         return conversation
+
+    async def sentiment_action(self, conversation_id: str, action: AlertAction) -> None:
+        """Carry out a sentiment alert's action on a conversation that is still
+        waiting; one already with an agent stays there (the alert suffices)."""
+        if action.kind == ActionKind.NONE:
+            return
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation.status not in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+            return
+        if action.kind == ActionKind.RAISE_PRIORITY:
+            changed = await self.store.set_routing(
+                conversation_id,
+                priority=conversation.priority + action.by,
+                actor="sentiment",
+                reason="sentiment alert",
+            )
+        else:
+            changed = await self.store.set_routing(
+                conversation_id, queue=action.queue, actor="sentiment", reason="sentiment alert"
+            )
+        self.announce_status(changed)
 
     async def close(self, conversation_id: str, who: Principal) -> Conversation:
         current = await self.visible_conversation(who, conversation_id)

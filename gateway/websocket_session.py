@@ -40,12 +40,19 @@ class Reject(Exception):
 
 
 class Session:
+    staff = True
+    """Agents, supervisors and bots; visitors are not staff."""
+
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.services: Services = websocket.app.state.services
         self.limits = self.services.settings.limits
         self.conn = Connection(
-            websocket, self.services.hub, self.services.store, queue_size=self.limits.send_queue
+            websocket,
+            self.services.hub,
+            self.services.store,
+            queue_size=self.limits.send_queue,
+            staff=self.staff,
         )
         self.principal: Principal | None = None
         self._bucket = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)

@@ -27,7 +27,7 @@ from gateway.frames import (
     dumps,
     parse_agent_frame,
 )
-from gateway.hub import Event, conv_topic, user_topic
+from gateway.hub import SUPERVISORS, Event, conv_topic, user_topic
 from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
 from gateway.ws_visitor import acknowledge
@@ -59,6 +59,8 @@ class AgentSession(Session):
             }
         )
         await self.conn.listen(user_topic(principal.id))
+        if principal.sees_everything:
+            await self.conn.listen(SUPERVISORS)
         for conversation in mine:
             await self.conn.follow(conversation.id, after.get(conversation.id, 0))
 

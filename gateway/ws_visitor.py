@@ -16,6 +16,7 @@ from gateway.websocket_session import CLOSE_UNAUTHORIZED, Reject, Session
 
 
 class VisitorSession(Session):
+    staff = False
     conversation: Conversation
 
     async def on_hello(self, hello: Hello, principal: Principal) -> None:
