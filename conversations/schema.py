@@ -128,3 +128,54 @@ settings = Table(
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# -- channels (see conversations/deliveries.py) -------------------------------
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("message_id", String(40), ForeignKey("messages.id"), primary_key=True),
+    Column("conversation_id", String(40), ForeignKey("conversations.id"), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("provider_message_id", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error_code", String(100)),
+    Column("last_error", Text),
+    Column("dead_letter", Boolean, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Index("ix_deliveries_provider", "channel", "provider_message_id"),
+    Index("ix_deliveries_conversation", "conversation_id"),
+)
+
+email_threads = Table(
+    "email_threads",
+    metadata,
+    Column("message_id_header", String(500), primary_key=True),
+    Column("conversation_id", String(40), ForeignKey("conversations.id"), nullable=False),
+    Column("message_id", String(40)),
+    Column("inbound", Boolean, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Index("ix_email_threads_conversation", "conversation_id", "created_at"),
+)
+
+reply_tokens = Table(
+    "reply_tokens",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column(
+        "conversation_id", String(40), ForeignKey("conversations.id"), nullable=False, unique=True
+    ),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("channel", String(20), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customers.id"), index=True),
+    Column("keyword", String(20), nullable=False),
+    Column("created_at", Time, nullable=False),
+)
