@@ -14,8 +14,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[str]:
+def backend_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "switchboard.sqlite3"
         yield f"sqlite:///{path}"
@@ -29,8 +30,12 @@ def server(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """A gateway with an agent (alice, bob), a supervisor (sam) and an admin (ada)."""
     workdir = tmp_path_factory.mktemp("server")
     srv = Server(workdir, backend_url)
-    for name, role in (("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"),
-                       ("ada", "admin")):
+    for name, role in (
+        ("alice", "agent"),
+        ("bob", "agent"),
+        ("sam", "supervisor"),
+        ("ada", "admin"),
+    ):
         srv.add_user(name, PASSWORD, role)
     with srv:
         yield srv

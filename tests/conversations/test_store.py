@@ -36,8 +36,9 @@ async def conversation(store: Store, email: str | None = None) -> str:
 
 
 def req(cid: str, text: str, client_msg_id: str | None = None, **kw: object) -> AppendRequest:
-    return AppendRequest(cid, "customer", "cu_x", "Tess", text, "webchat",
-                         client_msg_id=client_msg_id, **kw)  # type: ignore[arg-type]
+    return AppendRequest(
+        cid, "customer", "cu_x", "Tess", text, "webchat", client_msg_id=client_msg_id, **kw
+    )  # type: ignore[arg-type]
 
 
 async def test_migrations_are_idempotent(store: Store, backend_url: str):
@@ -49,9 +50,15 @@ async def test_migrations_are_idempotent(store: Store, backend_url: str):
 async def test_seq_counts_up_per_conversation(store: Store):
     a, b = await conversation(store), await conversation(store)
     results = await store.append_messages(
-        [req(a, "a1"), req(b, "b1"), req(a, "a2"), req(a, "a3"), req(b, "b2")])
+        [req(a, "a1"), req(b, "b1"), req(a, "a2"), req(a, "a3"), req(b, "b2")]
+    )
     assert [(r.message.conversation_id, r.message.seq) for r in results] == [
-        (a, 1), (b, 1), (a, 2), (a, 3), (b, 2)]
+        (a, 1),
+        (b, 1),
+        (a, 2),
+        (a, 3),
+        (b, 2),
+    ]
     assert [m.text for m in await store.messages_after(a, 1)] == ["a2", "a3"]
     assert (await store.get_conversation(a)).last_seq == 3
 
@@ -60,8 +67,9 @@ async def test_duplicate_client_msg_id_returns_the_stored_message(store: Store):
     cid = await conversation(store)
     [first] = await store.append_messages([req(cid, "hello", "k1")])
     # Repeated in a later batch and twice inside one batch.
-    again = await store.append_messages([req(cid, "hello", "k1"), req(cid, "new", "k2"),
-                                         req(cid, "new", "k2")])
+    again = await store.append_messages(
+        [req(cid, "hello", "k1"), req(cid, "new", "k2"), req(cid, "new", "k2")]
+    )
     assert again[0].duplicate and again[0].message.id == first.message.id
     assert not again[1].duplicate and again[2].duplicate
     assert again[1].message.id == again[2].message.id
@@ -71,8 +79,9 @@ async def test_duplicate_client_msg_id_returns_the_stored_message(store: Store):
 async def test_same_client_msg_id_from_different_senders_is_two_messages(store: Store):
     cid = await conversation(store)
     customer = req(cid, "from customer", "same")
-    agent = AppendRequest(cid, "agent", "u_agent", "Al", "from agent", "webchat",
-                          client_msg_id="same")
+    agent = AppendRequest(
+        cid, "agent", "u_agent", "Al", "from agent", "webchat", client_msg_id="same"
+    )
     results = await store.append_messages([customer, agent])
     assert [r.duplicate for r in results] == [False, False]
 
@@ -91,7 +100,8 @@ async def test_bad_requests_fail_alone_not_the_batch(store: Store):
     cid, closed = await conversation(store), await conversation(store)
     await store.change_status(closed, ConversationStatus.CLOSED, actor=None)
     results = await store.append_messages(
-        [req("c_missing", "x"), req(closed, "x"), req(cid, "kept")])
+        [req("c_missing", "x"), req(closed, "x"), req(cid, "kept")]
+    )
     assert isinstance(results[0], ConversationNotFound)
     assert isinstance(results[1], ConversationClosed)
     assert results[2].message.seq == 1  # type: ignore[union-attr]
@@ -104,8 +114,9 @@ async def test_group_commit_under_concurrency_keeps_every_message_once(store: St
     writer = MessageWriter(store, committed.extend)
     writer.start()
     requests = [req(cids[i % 5], f"m{i}", f"g{i}") for i in range(500)]
-    results = await asyncio.gather(*(writer.append(r) for r in requests),
-                                   *(writer.append(r) for r in requests[:100]))
+    results = await asyncio.gather(
+        *(writer.append(r) for r in requests), *(writer.append(r) for r in requests[:100])
+    )
     await writer.close()
     assert sum(r.duplicate for r in results) == 100
     assert len(committed) == 500
@@ -120,9 +131,12 @@ async def test_group_commit_under_concurrency_keeps_every_message_once(store: St
 async def test_assign_is_atomic(store: Store):
     cid = await conversation(store)
     outcomes = await asyncio.gather(
-        *(store.change_status(cid, ConversationStatus.ASSIGNED, actor=a, agent_id=a)
-          for a in ("u_a", "u_b", "u_c")),
-        return_exceptions=True)
+        *(
+            store.change_status(cid, ConversationStatus.ASSIGNED, actor=a, agent_id=a)
+            for a in ("u_a", "u_b", "u_c")
+        ),
+        return_exceptions=True,
+    )
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     assert len(winners) == 1
     assert all(isinstance(o, AlreadyAssigned) for o in outcomes if isinstance(o, Exception))
@@ -132,8 +146,9 @@ async def test_assign_is_atomic(store: Store):
 async def test_lifecycle_is_enforced_and_recorded(store: Store):
     cid = await conversation(store)
     await store.change_status(cid, ConversationStatus.ASSIGNED, actor="u_a", agent_id="u_a")
-    moved = await store.change_status(cid, ConversationStatus.QUEUED, actor="u_a",
-                                      queue="billing", data={"note": "needs refund"})
+    moved = await store.change_status(
+        cid, ConversationStatus.QUEUED, actor="u_a", queue="billing", data={"note": "needs refund"}
+    )
     assert (moved.status, moved.queue, moved.assigned_agent_id) == ("queued", "billing", None)
     await store.change_status(cid, ConversationStatus.CLOSED, actor="u_a")
     with pytest.raises(IllegalTransition):
@@ -146,7 +161,8 @@ async def test_lifecycle_is_enforced_and_recorded(store: Store):
 async def test_identities_map_to_one_customer(store: Store):
     first = await store.find_or_create_customer([("email", "one@example.com")], name="One")
     same = await store.find_or_create_customer(
-        [("phone", "+4915112345678"), ("email", "one@example.com")], phone="+4915112345678")
+        [("phone", "+4915112345678"), ("email", "one@example.com")], phone="+4915112345678"
+    )
     by_phone = await store.find_or_create_customer([("phone", "+4915112345678")])
     assert first.id == same.id == by_phone.id
     assert by_phone.phone == "+4915112345678" and by_phone.name == "One"
@@ -156,8 +172,9 @@ async def test_users_are_unique_by_name(store: Store):
     await store.create_user(username="uniq", role="agent", password_hash="$argon2id$x")
     with pytest.raises(UserExists):
         await store.create_user(username="uniq", role="agent", password_hash="$argon2id$x")
-    updated = await store.update_user((await store.user_by_name("uniq")).id, disabled=True,
-                                      skills={"billing": 4})
+    updated = await store.update_user(
+        (await store.user_by_name("uniq")).id, disabled=True, skills={"billing": 4}
+    )
     assert updated is not None and updated.disabled and updated.skills == {"billing": 4}
 
 

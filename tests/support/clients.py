@@ -58,8 +58,9 @@ def msg_id() -> str:
     return f"cm-{next(_ids)}"
 
 
-async def visitor(server_ws: str, visitor_token: str, after_seq: int | None = None,
-                  **connect: Any) -> tuple[ClientConnection, dict[str, Any]]:
+async def visitor(
+    server_ws: str, visitor_token: str, after_seq: int | None = None, **connect: Any
+) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await websockets.connect(server_ws + "/ws/visitor", **connect)
     hello: dict[str, Any] = {"type": "hello", "token": visitor_token}
     if after_seq is not None:
@@ -70,8 +71,9 @@ async def visitor(server_ws: str, visitor_token: str, after_seq: int | None = No
     return ws, welcome
 
 
-async def agent(server_ws: str, agent_token: str, **connect: Any
-                ) -> tuple[ClientConnection, dict[str, Any]]:
+async def agent(
+    server_ws: str, agent_token: str, **connect: Any
+) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await websockets.connect(server_ws + "/ws/agent", **connect)
     await ws.send(json.dumps({"type": "hello", "token": agent_token}))
     welcome = await recv(ws)

@@ -64,8 +64,9 @@ class Server:
         )
 
     def add_user(self, username: str, password: str, role: str = "agent") -> None:
-        result = self.cli("users", "add", username, "--role", role, "--password-stdin",
-                          stdin=password + "\n")
+        result = self.cli(
+            "users", "add", username, "--role", role, "--password-stdin", stdin=password + "\n"
+        )
         assert result.returncode == 0, result.stderr
 
     def start(self, timeout: float = 30.0) -> Server:
