@@ -146,6 +146,8 @@ class Store:
     def __init__(self, engines: Engines) -> None:
         self._engines = engines
         self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="message-writer")
+        self._sentiments: list[tuple[tuple[str, str, float, str, JSON], asyncio.Future[None]]] = []
+        self._sentiments_in_flight = False
 
     @classmethod
     async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -435,17 +437,53 @@ class Store:
     async def record_sentiment(
         self, message_id: str, conversation_id: str, score: float, label: str, summary: JSON
     ) -> None:
-        """A message's score and the conversation's rolling sentiment, together."""
-        async with self._engines.write.begin() as conn:
-            await conn.execute(
-                update(t.messages)
-                .where(t.messages.c.id == message_id)
-                .values(sentiment_score=score, sentiment_label=label)
+        """A message's score and the conversation's rolling sentiment, together.
+
+        Records are group-committed on the writer thread, like message
+        batches: one transaction (one fsync) for all that arrived while the
+        previous one was written, and on SQLite no second writing connection
+        fighting the batches for the write lock.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._sentiments.append(((message_id, conversation_id, score, label, summary), future))
+        self._flush_sentiments()
+        await future
+
+    def _flush_sentiments(self) -> None:
+        if self._sentiments_in_flight or not self._sentiments:
+            return
+        batch, self._sentiments = self._sentiments, []
+        self._sentiments_in_flight = True
+        written = asyncio.get_running_loop().run_in_executor(
+            self._batch_thread, self._write_sentiments, [record for record, _ in batch]
+        )
+
+        def settle(result: asyncio.Future[None]) -> None:
+            self._sentiments_in_flight = False
+            error = result.exception()
+            for _, future in batch:
+                if not future.done():
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
+            self._flush_sentiments()
+
+        written.add_done_callback(settle)
+
+    def _write_sentiments(self, records: list[tuple[str, str, float, str, JSON]]) -> None:
+        with self._engines.batch.begin() as conn:
+            conn.execute(
+                _score_message,
+                [
+                    {"b_id": m, "b_score": score, "b_label": label}
+                    for m, _, score, label, _ in records
+                ],
             )
-            await conn.execute(
-                update(t.conversations)
-                .where(t.conversations.c.id == conversation_id)
-                .values(sentiment=summary)
+            latest = {cid: summary for _, cid, _, _, summary in records}
+            conn.execute(
+                _conversation_sentiment,
+                [{"b_id": cid, "b_summary": summary} for cid, summary in latest.items()],
             )
 
     async def set_routing(
@@ -720,6 +758,18 @@ _advance_seq = (
     update(t.conversations)
     .where(t.conversations.c.id == bindparam("b_id"))
     .values(last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
+)
+
+
+_score_message = (
+    update(t.messages)
+    .where(t.messages.c.id == bindparam("b_id"))
+    .values(sentiment_score=bindparam("b_score"), sentiment_label=bindparam("b_label"))
+)
+_conversation_sentiment = (
+    update(t.conversations)
+    .where(t.conversations.c.id == bindparam("b_id"))
+    .values(sentiment=bindparam("b_summary", type_=t.conversations.c.sentiment.type))
 )
 
 

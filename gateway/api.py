@@ -223,7 +223,7 @@ async def assign_conversation(request: Request) -> Response:
     who = await user_caller(request, "agent", "supervisor", "admin", "bot")
     services = services_of(request)
     await services.visible_conversation(who, request.path_params["id"])
-    conversation = await services.assign(request.path_params["id"], who, actor=who.id)
+    conversation = await services.assign(request.path_params["id"], who.id, actor=who.id)
     return JSONResponse(conversation.to_wire())
 
 
@@ -231,6 +231,19 @@ async def close_conversation(request: Request) -> Response:
     who = await caller(request)
     conversation = await services_of(request).close(request.path_params["id"], who)
     return JSONResponse(conversation.to_wire())
+
+
+# -- operations (supervisors) ------------------------------------------------
+
+
+async def list_queues(request: Request) -> Response:
+    await user_caller(request, "supervisor", "admin", "agent")
+    return JSONResponse({"queues": services_of(request).routing.queues()})
+
+
+async def list_agents(request: Request) -> Response:
+    await user_caller(request, "supervisor", "admin")
+    return JSONResponse({"agents": services_of(request).routing.agents()})
 
 
 # -- users (admin) ------------------------------------------------------------
@@ -282,6 +295,8 @@ routes = [
     Route("/api/v1/conversations/{id}/context", conversation_context, methods=["GET"]),
     Route("/api/v1/conversations/{id}/assign", assign_conversation, methods=["POST"]),
     Route("/api/v1/conversations/{id}/close", close_conversation, methods=["POST"]),
+    Route("/api/v1/queues", list_queues, methods=["GET"]),
+    Route("/api/v1/agents", list_agents, methods=["GET"]),
     Route("/api/v1/users", list_users, methods=["GET"]),
     Route("/api/v1/users", create_user, methods=["POST"]),
     Route("/api/v1/users/{id}", update_user, methods=["PATCH"]),

@@ -22,6 +22,7 @@ from gateway.auth import hash_password
 from gateway.channel_runtime import ChannelRuntime
 from gateway.connection import CLOSE_GOING_AWAY
 from gateway.errors import GatewayError
+from gateway.routing import RoutingShell
 from gateway.sentiment_runtime import SentimentRuntime
 from gateway.services import Services
 from gateway.settings import Settings
@@ -122,6 +123,8 @@ def create_app(settings: Settings) -> Starlette:
         services = await Services.start(settings)
         app.state.services = services
         await seed_users(services)
+        services.routing = RoutingShell(services, settings.routing, settings.timezone)
+        await services.routing.start()
         channels = ChannelRuntime(services)
         await channels.start()
         app.state.channels = channels
@@ -136,6 +139,7 @@ def create_app(settings: Settings) -> Starlette:
             await channels.stop()
             if scoring is not None:
                 await scoring.stop()
+            await services.routing.stop()
             await services.stop()
 
     routes = [

@@ -58,6 +58,7 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closing = False
         self.staff = staff
+        self._held: list[str | Event | _Sync] | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -115,8 +116,21 @@ class Connection:
             return
         self._put(event)
 
+    def hold(self) -> None:
+        """Keep what the hub delivers until ``release`` (the handshake is not
+        done yet, and its reply must come first)."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for item in held:
+            self._put(item)
+
     def _put(self, item: str | Event | _Sync) -> None:
         if self.closing:
+            return
+        if self._held is not None and not isinstance(item, str):
+            self._held.append(item)
             return
         try:
             self._outbox.put_nowait(item)

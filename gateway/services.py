@@ -25,7 +25,8 @@ from conversations import (
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
 from gateway.auth import Principal, TokenIssuer
-from gateway.errors import Conflict, Forbidden, NotFound, Unauthorized
+import router as r
+from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
 from gateway.settings import Settings
@@ -43,7 +44,8 @@ class Services:
     tokens: TokenIssuer
     writer: MessageWriter = field(init=False)
     connections: set[Any] = field(default_factory=set)
-    presence: dict[str, str] = field(default_factory=dict)
+    routing: Any = None
+    """The ``RoutingShell`` once started (see gateway/routing.py)."""
     commit_listeners: list[Callable[[Sequence[AppendResult]], None]] = field(default_factory=list)
     """Called after every commit with the new messages (outbound delivery,
     sentiment scoring); must not block."""
@@ -174,10 +176,13 @@ class Services:
 
     # -- lifecycle operations ----------------------------------------------
 
-    async def assign(self, conversation_id: str, agent: Principal, *, actor: str) -> Conversation:
+    async def assign(
+        self, conversation_id: str, agent_id: str, *, actor: str, via_router: bool = False
+    ) -> Conversation:
+        """Give a conversation to an agent (accepted offer, or taken by hand)."""
         try:
             conversation = await self.store.change_status(
-                conversation_id, ConversationStatus.ASSIGNED, actor=actor, agent_id=agent.id
+                conversation_id, ConversationStatus.ASSIGNED, actor=actor, agent_id=agent_id
             )
         except ConversationNotFound:
             raise NotFound("no such conversation") from None
@@ -187,8 +192,11 @@ class Services:
             raise Conflict("the conversation is already taken", code="already_assigned") from None
         except IllegalTransition:
             raise Conflict("the conversation cannot be assigned now") from None
+        if not via_router and self.routing is not None:
+            # Taken by hand: the router revokes any open offer and counts the load.
+            self.routing.submit(r.ManualAssign(conversation_id, agent_id, force=True))
         self.announce_status(conversation)
-        topic = user_topic(agent.id)
+        topic = user_topic(agent_id)
         self.hub.publish(
             Event(
                 topic,
@@ -214,16 +222,18 @@ class Services:
         if conversation.status not in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
             return
         if action.kind == ActionKind.RAISE_PRIORITY:
-            changed = await self.store.set_routing(
-                conversation_id,
-                priority=conversation.priority + action.by,
-                actor="sentiment",
-                reason="sentiment alert",
-            )
+            priority, queue = conversation.priority + action.by, None
         else:
-            changed = await self.store.set_routing(
-                conversation_id, queue=action.queue, actor="sentiment", reason="sentiment alert"
-            )
+            priority, queue = conversation.priority, action.queue
+        changed = await self.store.set_routing(
+            conversation_id,
+            priority=priority,
+            queue=queue,
+            actor="sentiment",
+            reason="sentiment alert",
+        )
+        if self.routing is not None:
+            self.routing.submit(r.PriorityChanged(conversation_id, priority, queue))
         self.announce_status(changed)
 
     async def close(self, conversation_id: str, who: Principal) -> Conversation:
@@ -236,6 +246,12 @@ class Services:
             )
         except IllegalTransition:
             raise Conflict("the conversation is already closed", code="closed") from None
+        if self.routing is not None:
+            self.routing.submit(
+                r.ItemCancelled(conversation_id, "customer_left")
+                if who.kind == "visitor"
+                else r.ItemClosed(conversation_id)
+            )
         self.announce_status(conversation)
         if current.assigned_agent_id:
             self.hub.publish(
@@ -249,6 +265,11 @@ class Services:
         current = await self.visible_conversation(who, conversation_id)
         if not who.sees_everything and current.assigned_agent_id != who.id:
             raise Forbidden("only the assigned agent or a supervisor can transfer it")
+        if self.routing is not None and queue not in self.routing.router.config.queues:
+            known = ", ".join(sorted(self.routing.router.config.queues))
+            raise BadRequest(
+                f"unknown queue {queue!r}; expected one of {known}", code="unknown_queue"
+            )
         try:
             conversation = await self.store.change_status(
                 conversation_id,
@@ -259,6 +280,10 @@ class Services:
             )
         except IllegalTransition:
             raise Conflict(f"a {current.status} conversation cannot be transferred") from None
+        if self.routing is not None and current.assigned_agent_id:
+            self.routing.submit(
+                r.Transferred(conversation_id, current.assigned_agent_id, queue, note or "")
+            )
         self.announce_status(conversation)
         if current.assigned_agent_id:
             self.hub.publish(

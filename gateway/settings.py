@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,6 +25,7 @@ from pydantic_settings import (
 )
 
 from channels.config import ChannelsConfig
+from router.config import RoutingConfig
 from gateway.errors import ConfigError
 from sentiment.config import SentimentConfig
 
@@ -103,6 +105,21 @@ class Settings(BaseSettings):
     """``[channels]``; its fields also read the flat ``SWITCHBOARD_<FIELD>``
     variables of the protocol (``SWITCHBOARD_TWILIO_AUTH_TOKEN``, ...)."""
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    """``[routing]``: queues, skills, intake rules, capacity, presence (docs/routing.md)."""
+    timezone: str = "UTC"
+    """Business time zone: intake rules' ``time.*`` and SLA clocks use it."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (expected e.g. 'Europe/Berlin')"
+            ) from None
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

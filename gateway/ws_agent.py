@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.websockets import WebSocket
 
+import router as r
 from conversations import ConversationStatus
 from conversations.models import AppendRequest
 from gateway.auth import Principal
@@ -32,8 +33,6 @@ from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
 from gateway.ws_visitor import acknowledge
 
-PRESENCES = ("available", "busy", "away", "offline")
-
 
 class AgentSession(Session):
     def __init__(self, websocket: WebSocket) -> None:
@@ -45,7 +44,16 @@ class AgentSession(Session):
             raise RejectHandshake(CLOSE_UNAUTHORIZED, "an agent token is required")
         after = hello.after_seq if isinstance(hello.after_seq, dict) else {}
         services = self.services
-        presence = services.presence.setdefault(principal.id, "available")
+        user = await services.store.user_by_id(principal.id)
+        assert user is not None  # authenticate() checked it
+        # Listen before the router hears of us (an offer may follow at once),
+        # but hold it until the welcome has gone out.
+        self.conn.hold()
+        await self.conn.listen(user_topic(principal.id))
+        if principal.sees_everything:
+            await self.conn.listen(SUPERVISORS)
+        await services.routing.agent_connected(user)
+        presence = services.routing.presence(principal.id)
         mine = await services.store.list_conversations(
             statuses=[ConversationStatus.ASSIGNED.value], agent_id=principal.id
         )
@@ -58,9 +66,7 @@ class AgentSession(Session):
                 "conversations": [c.to_wire() for c in mine],
             }
         )
-        await self.conn.listen(user_topic(principal.id))
-        if principal.sees_everything:
-            await self.conn.listen(SUPERVISORS)
+        self.conn.release()
         for conversation in mine:
             await self.conn.follow(conversation.id, after.get(conversation.id, 0))
 
@@ -75,16 +81,15 @@ class AgentSession(Session):
         elif isinstance(frame, Ping):
             self.conn.send({"type": "pong"})
         elif isinstance(frame, PresenceIn):
-            if frame.status not in PRESENCES:
-                self.error(
-                    "invalid_field",
-                    f"unknown presence {frame.status!r}; expected one of {', '.join(PRESENCES)}",
-                )
-                return
-            services.presence[self.principal.id] = frame.status
-            self.conn.send({"type": "presence", "status": frame.status})
-        elif isinstance(frame, Accept | Reject):
-            self.error("unknown_offer", f"no open offer {frame.offer_id!r}", frame.offer_id)
+            # The router answers with a `presence` frame, or an error frame
+            # naming the statuses it knows.
+            services.routing.submit(r.PresenceChanged(self.principal.id, frame.status))
+        elif isinstance(frame, Accept):
+            services.routing.submit(r.OfferAccepted(frame.offer_id, self.principal.id))
+        elif isinstance(frame, Reject):
+            services.routing.submit(
+                r.OfferRejected(frame.offer_id, self.principal.id, frame.reason or "")
+            )
         elif isinstance(frame, Transfer):
             await services.transfer(frame.conversation_id, self.principal, frame.queue, frame.note)
         elif isinstance(frame, Close):
@@ -149,6 +154,10 @@ class AgentSession(Session):
         self.services.hub.publish(
             Event(conv_topic(cid), "frame", dumps(payload), cid, origin=self.conn.id)
         )
+
+    async def on_disconnect(self) -> None:
+        if self.principal is not None and self.principal.kind == "user":
+            self.services.routing.agent_disconnected(self.principal.id)
 
 
 async def agent_endpoint(websocket: WebSocket) -> None:

@@ -25,8 +25,11 @@ def free_port() -> int:
 class Server:
     """Start, stop and talk to one gateway process."""
 
-    def __init__(self, workdir: Path, database_url: str, **env: str) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, config: str | None = None, **env: str
+    ) -> None:
         self.workdir = workdir
+        self.config = config
         self.database_url = database_url
         self.port = free_port()
         self.smtp_port = free_port()
@@ -70,9 +73,14 @@ class Server:
         assert result.returncode == 0, result.stderr
 
     def start(self, timeout: float = 30.0) -> Server:
+        args = [sys.executable, "-m", "gateway.cli", "serve"]
+        if self.config is not None:
+            path = self.workdir / f"config-{self.port}.toml"
+            path.write_text(self.config)
+            args += ["--config", str(path)]
         with self.log.open("ab") as handle:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve"],
+                args,
                 env=self.env,
                 cwd=self.workdir,
                 stdout=handle,

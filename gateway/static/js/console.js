@@ -35,6 +35,9 @@ const el = {
   reply: $("reply"), closedNote: $("closed-note"), context: $("context"),
   dialog: $("dialog"), dialogTitle: $("dialog-title"), dialogBody: $("dialog-body"), dialogOk: $("dialog-ok"),
   toasts: $("toasts"), announcer: $("announcer"),
+  ops: $("ops"), opsAge: $("ops-age"), opsAlertsBlock: $("ops-alerts-block"), opsAlerts: $("ops-alerts"),
+  opsAlertsCount: $("ops-alerts-count"), opsQueues: document.querySelector("#ops-queues tbody"),
+  opsAgents: $("ops-agents"), opsAgentsCount: $("ops-agents-count"),
 };
 
 /** The whole console state; exposed on window.__switchboard for tests. */
@@ -51,6 +54,11 @@ const S = {
   taking: null, // conversation id of a Take in flight
   wantSelected: null, // selection to restore after a reload
   wantPresence: null, // presence chosen while disconnected
+  role: null, // "agent", "supervisor", "admin" or "bot", from the welcome
+  ops: null, // the last `operations` frame: {queues, agents}, and when it came
+  opsAt: 0,
+  alerts: [], // sentiment alerts, newest first: {conversation_id, kind, message, rolling, at, name}
+  alerted: new Set(), // conversation ids with an alert, marked in the lists
 };
 let socket = null;
 let queueTimer = null;
@@ -115,6 +123,8 @@ function onFrame(frame) {
     case "typing": return onTyping(frame);
     case "sentiment": return onSentiment(frame);
     case "presence": return setPresence(frame.status);
+    case "operations": return onOperations(frame);
+    case "sentiment_alert": return onSentimentAlert(frame);
     case "error": return onError(frame);
     default: return undefined; // pong, and frames newer than this page
   }
@@ -122,6 +132,9 @@ function onFrame(frame) {
 
 function onWelcome(frame) {
   S.agentId = frame.agent_id;
+  S.role = frame.role || S.auth.user?.role || "agent";
+  renderOpsVisibility();
+  if (isSupervisor()) loadOps();
   if (S.wantPresence && S.wantPresence !== frame.presence) {
     // Chosen while the connection was down: tell the server now.
     socket.send({ type: "presence", status: S.wantPresence });
@@ -174,6 +187,8 @@ function onMessage(m) {
   }
   if (c.messages.has(m.message_id)) return;
   c.messages.set(m.message_id, m);
+  // Scored before it reached us (e.g. while it waited in the queue).
+  if (m.sentiment?.score != null && !c.sentiment.has(m.message_id)) c.sentiment.set(m.message_id, m.sentiment);
   advance(c);
   if (m.sender?.role === "customer") {
     c.typing = null;
@@ -361,6 +376,7 @@ function onOffer(frame) {
   el.offers.append(li);
   tickOffers();
   renderOffersHeader();
+  renderQueue();
   announce(`New conversation offered: ${name}. Accept with Alt+A.`);
   updateTitle();
 }
@@ -402,9 +418,13 @@ function answerOffer(offerId, yes) {
 function onOfferRevoked(frame) {
   const o = S.offers.get(frame.offer_id);
   if (!o) return;
-  const why = { timeout: "timed out", taken: "was taken by someone else", cancelled: "was cancelled" }[frame.reason] || "was withdrawn";
-  if (!o.answered) toast(`The offer for ${o.li.querySelector(".offer-name").textContent} ${why}.`);
+  const why = {
+    timeout: "timed out", taken: "was taken by someone else", cancelled: "was cancelled",
+    unavailable: "was withdrawn while you were unavailable",
+  }[frame.reason] || "was withdrawn";
+  if (!o.answered || frame.reason === "taken") toast(`The offer for ${o.li.querySelector(".offer-name").textContent} ${why}.`);
   removeOffer(frame.offer_id);
+  refreshQueue();
 }
 
 function removeOffer(offerId) {
@@ -413,6 +433,7 @@ function removeOffer(offerId) {
   o.li.remove();
   S.offers.delete(offerId);
   renderOffersHeader();
+  renderQueue();
   updateTitle();
 }
 
@@ -430,6 +451,177 @@ function setPresence(status) {
   el.presenceDot.className = `dot presence-${status}`;
 }
 
+// -- operations (supervisors and admins) -----------------------------------------
+
+function isSupervisor() {
+  return S.role === "supervisor" || S.role === "admin";
+}
+
+function renderOpsVisibility() {
+  el.ops.hidden = !isSupervisor();
+}
+
+/** The first picture over HTTP; `operations` frames come only on changes. */
+async function loadOps() {
+  try {
+    const [q, a] = await Promise.all([
+      api("/queues", { token: S.auth.token }), api("/agents", { token: S.auth.token })]);
+    if (S.opsAt) return; // a live frame came first: it is newer
+    onOperations({ type: "operations", queues: q.queues || {}, agents: a.agents || {} });
+  } catch (err) {
+    handleAuth(err);
+  }
+}
+
+function onOperations(frame) {
+  const before = S.ops ? queueTotals(S.ops.queues) : null;
+  S.ops = { queues: frame.queues || {}, agents: frame.agents || {} };
+  S.opsAt = Date.now();
+  for (const name of Object.keys(S.ops.queues)) S.knownQueues.add(name);
+  renderOps();
+  // The waiting list follows the queues without waiting for the next poll.
+  if (before !== queueTotals(S.ops.queues)) refreshQueue();
+}
+
+function queueTotals(queues) {
+  return Object.values(queues || {}).map((q) => `${q.name}:${q.waiting}:${q.offered}`).join(",");
+}
+
+function fmtWait(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+function longestNow(q) {
+  // The snapshot's longest wait, aged since it arrived, while someone waits.
+  return q.waiting > 0 ? q.longest_wait + (Date.now() - S.opsAt) / 1000 : 0;
+}
+
+function renderOps() {
+  if (!S.ops || el.ops.hidden) return;
+  const queues = Object.values(S.ops.queues).sort((a, b) =>
+    (a.name === "default") - (b.name === "default") || a.name.localeCompare(b.name));
+  el.opsQueues.replaceChildren(...(queues.length ? queues.map((q) => {
+    const wait = longestNow(q);
+    return h("tr", { class: q.waiting ? (wait >= 120 ? "late" : "busy") : "", dataset: { queue: q.name } },
+      h("th", { scope: "row" }, q.name),
+      h("td", { class: "n waiting" }, String(q.waiting)),
+      h("td", { class: "n offered" }, String(q.offered)),
+      h("td", { class: "n longest" }, q.waiting ? fmtWait(wait) : "–"));
+  }) : [h("tr", {}, h("td", { colspan: "4", class: "empty-note" }, "No queues."))]));
+  const agents = Object.values(S.ops.agents).sort((a, b) =>
+    (b.connected - a.connected) || String(a.name).localeCompare(String(b.name)));
+  el.opsAgents.replaceChildren(...agents.map(agentRow));
+  el.opsAgentsCount.textContent = `(${agents.filter((a) => a.connected).length} online)`;
+  el.opsAge.textContent = "live";
+}
+
+function agentRow(a) {
+  const load = a.load || {};
+  const cap = a.capacity || {};
+  const used = Object.values(load).reduce((x, y) => x + y, 0);
+  // Load against capacity on the channels in use (all channels share one
+  // limit by default, so show the tightest one when idle).
+  const busy = Object.entries(load).filter(([, n]) => n > 0);
+  const limits = Object.values(cap).filter((n) => n != null);
+  const parts = busy.length
+    ? busy.map(([ch, n]) => `${ch} ${n}/${cap[ch] ?? "∞"}`)
+    : [`0/${limits.length ? Math.min(...limits) : "∞"}`];
+  if (a.units != null) parts.push(`units ${a.units_used}/${a.units}`);
+  const ratio = busy.length
+    ? Math.max(...busy.map(([ch, n]) => (cap[ch] ? n / cap[ch] : 0)))
+    : 0;
+  const offers = (a.open_offers || []).length;
+  const presence = a.connected ? a.presence : "offline";
+  return h("li", { class: `ops-agent${a.connected ? "" : " gone"}`, dataset: { agent: a.agent_id } },
+    h("span", { class: `dot presence-${presence}`, title: labelize(presence), "aria-hidden": "true" }),
+    h("div", { class: "ops-agent-main" },
+      h("div", { class: "ops-agent-top" },
+        h("span", { class: "ops-agent-name" }, a.agent_id === S.agentId ? `${a.name} (you)` : a.name),
+        offers ? h("span", { class: "badge status-offered" }, `${offers} offer${offers > 1 ? "s" : ""}`) : null,
+        h("span", { class: "ops-load", title: "Load / capacity" }, parts.join(" · "))),
+      h("div", { class: "ops-agent-sub" },
+        h("span", { class: "presence-label" }, labelize(presence)),
+        h("span", { class: "ops-bar", "aria-hidden": "true" },
+          h("i", { style: `width:${Math.round(Math.min(1, ratio) * 100)}%`, class: ratio >= 1 ? "full" : "" })))));
+}
+
+function onSentimentAlert(frame) {
+  const id = frame.conversation_id;
+  const alert = {
+    conversation_id: id, kind: frame.kind, message: frame.message, rolling: rollingOf(frame.rolling),
+    action: frame.action, at: new Date().toISOString(), name: knownName(id),
+  };
+  S.alerts = [alert, ...S.alerts.filter((a) => !(a.conversation_id === id && a.kind === frame.kind))].slice(0, 20);
+  S.alerted.add(id);
+  if (!alert.name) lookUpName(alert);
+  announce(`Sentiment alert: ${alert.name || "a customer"}: ${frame.message}`);
+  renderAlerts();
+  renderQueue();
+  renderMine();
+}
+
+function knownName(id) {
+  const c = S.convs.get(id);
+  if (c) return customerName(c.wire);
+  const q = S.queue.find((x) => x.id === id);
+  return q ? customerName(q) : null;
+}
+
+async function lookUpName(alert) {
+  try {
+    const wire = await api(`/conversations/${encodeURIComponent(alert.conversation_id)}`, { token: S.auth.token });
+    alert.name = customerName(wire);
+    renderAlerts();
+  } catch (err) {
+    handleAuth(err);
+  }
+}
+
+function renderAlerts() {
+  el.opsAlertsBlock.hidden = S.alerts.length === 0;
+  el.opsAlertsCount.textContent = S.alerts.length ? `(${S.alerts.length})` : "";
+  el.opsAlerts.replaceChildren(...S.alerts.map((a) => {
+    const action = a.action && a.action.kind && a.action.kind !== "none"
+      ? ` · ${labelize(a.action.kind)}${a.action.queue ? ` → ${a.action.queue}` : a.action.by ? ` +${a.action.by}` : ""}` : "";
+    return h("li", {}, h("button", {
+      class: "ops-alert", type: "button", dataset: { conversation: a.conversation_id },
+      "aria-current": S.selected === a.conversation_id ? "true" : "false",
+      title: "Show this conversation", onclick: () => openConversation(a.conversation_id),
+    },
+      h("span", { class: "ops-alert-top" },
+        h("span", { class: "ops-alert-name" }, a.name || "Customer"),
+        a.rolling != null ? h("span", { class: "senti senti-negative" }, fmtScore(a.rolling)) : null,
+        h("time", { datetime: a.at }, clock(a.at))),
+      h("span", { class: "ops-alert-msg" }, `${labelize(a.kind || "alert")}: ${a.message || ""}${action}`)));
+  }));
+}
+
+/** Show a conversation from anywhere (an alert): mine, or a preview. */
+async function openConversation(id) {
+  if (S.convs.has(id)) {
+    select(id);
+  } else {
+    try {
+      const wire = await api(`/conversations/${encodeURIComponent(id)}`, { token: S.auth.token });
+      await previewQueued(wire);
+    } catch (err) {
+      if (!handleAuth(err)) toast(`Couldn't open it: ${err.message}`, true);
+      return;
+    }
+  }
+  renderAlerts();
+  const item = document.querySelector(`.list [data-conversation="${CSS.escape(id)}"]`);
+  if (item) {
+    item.scrollIntoView({ block: "nearest" });
+    item.classList.remove("flash");
+    void item.offsetWidth; // restart the animation
+    item.classList.add("flash");
+  }
+}
+
 // -- queue --------------------------------------------------------------------
 
 async function refreshQueue() {
@@ -437,7 +629,7 @@ async function refreshQueue() {
   clearTimeout(queueTimer);
   queueTimer = setTimeout(refreshQueue, QUEUE_REFRESH_MS);
   try {
-    const data = await api("/conversations?status=queued", { token: S.auth.token });
+    const data = await api("/conversations?status=queued,offered", { token: S.auth.token });
     S.queue = data.conversations || [];
     for (const q of S.queue) if (q.queue) S.knownQueues.add(q.queue);
     renderQueue();
@@ -602,7 +794,7 @@ function renderMine() {
     const closed = c.wire.status === "closed";
     const name = customerName(c.wire);
     const li = h("li", {
-      class: `item${c.unread ? " unread" : ""}${closed ? " closed" : ""}`,
+      class: `item${c.unread ? " unread" : ""}${closed ? " closed" : ""}${S.alerted.has(c.id) ? " alerted" : ""}`,
       "aria-current": S.selected === c.id ? "true" : "false",
       tabindex: "0", dataset: { conversation: c.id },
       onclick: () => select(c.id),
@@ -628,12 +820,31 @@ function renderMine() {
   el.mineEmpty.hidden = list.length > 0;
 }
 
+/** The open offer made to me for a conversation, if any. */
+function myOfferFor(conversationId) {
+  for (const [id, o] of S.offers) if (o.frame.conversation_id === conversationId && !o.expired) return id;
+  return null;
+}
+
 function renderQueue() {
   el.queue.replaceChildren(...S.queue.map((q) => {
     const name = customerName(q);
     const topic = q.prechat?.topic || q.subject || "";
+    const mineOffer = myOfferFor(q.id);
+    // Offered: ringing at an agent right now (at me: Accept it here too);
+    // taking it by hand withdraws the offer from whoever it rings at.
+    const status = mineOffer ? h("span", { class: "badge status-offered", title: "Offered to you: see Incoming" }, "for you")
+      : q.status === "offered" ? h("span", { class: "badge status-offered", title: "Ringing at an agent now" }, "offered")
+      : h("span", { class: "badge status-queued", title: "Waiting for an available agent" }, "queued");
+    const button = mineOffer
+      ? h("button", { class: "btn btn-sm btn-ok take", type: "button", "aria-label": `Accept conversation with ${name}`,
+        onclick: (e) => { e.stopPropagation(); answerOffer(mineOffer, true); } }, "Accept")
+      : h("button", { class: "btn btn-sm take", type: "button", "aria-label": `Take conversation with ${name}`,
+        title: q.status === "offered" ? "Take it by hand: the offer ringing at another agent is withdrawn" : "Take it by hand",
+        onclick: (e) => { e.stopPropagation(); take(q.id); } }, "Take");
     return h("li", {
-      class: "item", tabindex: "0", dataset: { conversation: q.id },
+      class: `item${S.alerted.has(q.id) ? " alerted" : ""}`, tabindex: "0",
+      dataset: { conversation: q.id, status: mineOffer ? "offered-to-me" : q.status },
       "aria-current": S.selected === q.id ? "true" : "false",
       onclick: () => previewQueued(q),
       onkeydown: (e) => { if (e.key === "Enter") previewQueued(q); },
@@ -643,10 +854,9 @@ function renderQueue() {
         h("div", { class: "item-top" },
           h("span", { class: "item-name" }, name),
           h("span", { class: "item-time", title: `Waiting since ${dateTime(q.created_at)}` }, ago(q.created_at))),
-        h("div", { class: "item-sub" }, channelBadge(q.channel),
+        h("div", { class: "item-sub" }, channelBadge(q.channel), status,
           h("span", { class: "preview" }, [q.queue && q.queue !== "default" ? q.queue : null, topic].filter(Boolean).join(" · ")))),
-      h("button", { class: "btn btn-sm take", type: "button", "aria-label": `Take conversation with ${name}`,
-        onclick: (e) => { e.stopPropagation(); take(q.id); } }, "Take"));
+      button);
   }));
   el.queueCount.textContent = S.queue.length ? `(${S.queue.length})` : "";
   el.queueEmpty.hidden = S.queue.length > 0;
@@ -683,7 +893,7 @@ function renderHeader() {
       fmtScore(rolling)),
   ] : []));
   const preview = !c;
-  el.take.hidden = !preview;
+  el.take.hidden = !preview || !["queued", "offered"].includes(wire.status);
   el.transfer.hidden = preview || wire.status === "closed";
   el.close.hidden = preview || wire.status === "closed";
 }
@@ -718,7 +928,7 @@ function messageEl(m, c) {
       role === "bot" ? h("span", { class: "badge" }, "bot") : null,
       h("time", { datetime: m.created_at, title: dateTime(m.created_at) }, clock(m.created_at))),
     h("div", { class: "bubble" }, m.text));
-  const s = c?.sentiment.get(m.message_id);
+  const s = c?.sentiment.get(m.message_id) || (m.sentiment?.score != null ? m.sentiment : null);
   if (s) renderSentimentBadge(li, s);
   return li;
 }
@@ -1038,7 +1248,12 @@ function start() {
     get sent() { return socket.sent; },
   };
   socket.start();
-  tickTimer = setInterval(() => { tickOffers(); renderTyping(); }, 250);
+  let ticks = 0;
+  tickTimer = setInterval(() => {
+    tickOffers();
+    renderTyping();
+    if (++ticks % 4 === 0) renderOps(); // ages the longest waits
+  }, 250);
   clearInterval(start.ages);
   start.ages = setInterval(renderQueue, 30_000); // keep the "waiting for" times fresh
   refreshQueue();
@@ -1054,6 +1269,13 @@ function logout(message) {
   S.convs.clear();
   S.offers.clear();
   el.offers.replaceChildren();
+  S.role = null;
+  S.ops = null;
+  S.opsAt = 0;
+  S.alerts = [];
+  S.alerted.clear();
+  renderAlerts();
+  renderOpsVisibility();
   clearInterval(start.ages);
   S.queue = [];
   showPlaceholder();

@@ -1,0 +1,358 @@
+"""The I/O shell around the routing core.
+
+Every input that matters to routing becomes an event on one ordered log (an
+in-process queue on this node), and a single consumer feeds them to the pure
+``router.Router`` with the current time, then carries out the commands it
+returns, in order: offers go to the agent's websocket, assignments to the
+store and to both sides of the conversation. A timer sends ``Tick`` at the
+router's next deadline (offer expiry, overflow, reconnect grace).
+
+The store stays the source of truth for a conversation's status: on start
+the router is rebuilt from the open conversations and the agents, so a
+restart loses only the offers that were open (they are made again).
+
+A conversation enters routing with its first customer message, so intake
+rules can read it and sessions nobody wrote in never ring an agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import router as r
+from conversations import AppendResult, Conversation, ConversationStatus
+from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
+from conversations.models import User, rfc3339
+from gateway.frames import dumps
+from gateway.hub import SUPERVISORS, Event, user_topic
+from gateway.services import Services
+
+log = logging.getLogger(__name__)
+
+ROUTED_ROLES = ("agent", "bot")
+OPEN = (ConversationStatus.QUEUED.value, ConversationStatus.OFFERED.value)
+
+
+def _capacity(user: User) -> str | r.CapacityProfile | None:
+    """A user's ``capacity``: ``{"profile": name}`` or an explicit profile."""
+    if not user.capacity:
+        return None
+    if set(user.capacity) == {"profile"}:
+        return str(user.capacity["profile"])
+    return r.CapacityProfile.model_validate(user.capacity)
+
+
+class RoutingShell:
+    def __init__(self, services: Services, config: r.RoutingConfig, timezone: str) -> None:
+        self._services = services
+        self.router = r.Router(config)
+        self._zone = ZoneInfo(timezone)
+        self._log: asyncio.Queue[tuple[r.Event, asyncio.Future[list[r.Command]] | None]]
+        self._log = asyncio.Queue()
+        self._routed: set[str] = set()
+        self._pending_arrivals: set[str] = set()
+        self._offers: dict[str, str] = {}  # offer id -> conversation id
+        self._consumer: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._snapshots: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._rebuild()
+        self._services.commit_listeners.append(self._on_commit)
+        self._consumer = asyncio.create_task(self._consume(), name="router")
+        self._timer = asyncio.create_task(self._tick(), name="router-timer")
+        self._snapshots = asyncio.create_task(self._publish_snapshots(), name="router-snapshots")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._services.commit_listeners.remove(self._on_commit)
+        for task in (self._timer, self._snapshots, self._consumer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _rebuild(self) -> None:
+        store, now = self._services.store, time.time()
+        for user in await store.list_users():
+            if user.role in ROUTED_ROLES and not user.disabled:
+                self._apply(self._upsert(user), now)
+        open_ones = await store.list_conversations(
+            statuses=[*OPEN, ConversationStatus.ASSIGNED.value], limit=100_000
+        )
+        for conversation in reversed(open_ones):  # oldest first, for FIFO
+            if conversation.status == ConversationStatus.OFFERED.value:
+                # The offer died with the previous process; it will be made again.
+                conversation = await store.change_status(
+                    conversation.id,
+                    ConversationStatus.QUEUED,
+                    actor="router",
+                    data={"reason": "restart"},
+                )
+            if conversation.last_seq == 0 and conversation.status != "assigned":
+                continue  # arrives with its first message
+            self._routed.add(conversation.id)
+            arrived = self._item(conversation, None, conversation.created_at.timestamp())
+            self._apply(r.ItemArrived(arrived), now)
+            if conversation.assigned_agent_id:
+                self._apply(
+                    r.ManualAssign(conversation.id, conversation.assigned_agent_id, force=True), now
+                )
+
+    def _apply(self, event: r.Event, now: float) -> list[r.Command]:
+        """For the rebuild only: decisions wait until the consumer runs."""
+        return self.router.handle(event, now)
+
+    # -- the event log -------------------------------------------------------
+
+    def submit(self, event: r.Event) -> None:
+        self._log.put_nowait((event, None))
+
+    async def call(self, event: r.Event) -> list[r.Command]:
+        """Submit an event and wait until its commands are carried out."""
+        done: asyncio.Future[list[r.Command]] = asyncio.get_running_loop().create_future()
+        self._log.put_nowait((event, done))
+        return await done
+
+    async def _consume(self) -> None:
+        while True:
+            event, done = await self._log.get()
+            try:
+                commands = self.router.handle(event, time.time())
+                for command in commands:
+                    await self._carry_out(command)
+            except Exception as exc:
+                log.exception("routing %r failed", event)
+                if done is not None and not done.done():
+                    done.set_exception(exc)
+                continue
+            finally:
+                self._wake.set()
+                self._changed.set()
+            if done is not None and not done.done():
+                done.set_result(commands)
+
+    async def _tick(self) -> None:
+        while True:
+            deadline = self.router.next_deadline()
+            delay = 3600.0 if deadline is None else max(0.0, deadline - time.time())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+                continue
+            self.submit(r.Tick())
+            await asyncio.sleep(0)  # let the consumer take it
+
+    # -- inputs ---------------------------------------------------------------
+
+    def _on_commit(self, results: Sequence[AppendResult]) -> None:
+        for result in results:
+            message = result.message
+            cid = message.conversation_id
+            if message.sender_role != "customer" or cid in self._routed:
+                continue
+            if cid in self._pending_arrivals:
+                continue
+            self._pending_arrivals.add(cid)
+            task = asyncio.create_task(self._arrive(cid, message.text))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _arrive(self, cid: str, first_message: str) -> None:
+        try:
+            conversation = await self._services.store.get_conversation(cid)
+        except ConversationNotFound:
+            return
+        finally:
+            self._pending_arrivals.discard(cid)
+        if conversation.status not in OPEN or cid in self._routed:
+            return
+        self._routed.add(cid)
+        self.submit(r.ItemArrived(self._item(conversation, first_message, time.time())))
+
+    def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
+        customer = {
+            "id": c.customer.id,
+            "name": c.customer.name,
+            "email": c.customer.email,
+            "phone": c.customer.phone,
+            **c.customer.attributes,
+        }
+        local = datetime.fromtimestamp(arrived, UTC).astimezone(self._zone)
+        return r.WorkItem(
+            id=c.id,
+            channel=c.channel,  # type: ignore[arg-type]
+            arrived_at=arrived,
+            queue=None if c.queue == "default" else c.queue,
+            priority=c.priority,
+            language=c.language,
+            attributes={
+                "customer": customer,
+                "prechat": c.prechat,
+                "context": c.context,
+                "subject": c.subject,
+                "message": first_message,
+                "time": r.time_attributes(local),
+            },
+        )
+
+    def _upsert(self, user: User) -> r.AgentUpserted:
+        return r.AgentUpserted(
+            user.id,
+            user.display_name or user.username,
+            skills=user.skills,
+            capacity=_capacity(user),
+            queues=frozenset(user.queues) if user.queues is not None else None,
+        )
+
+    async def agent_connected(self, user: User) -> None:
+        self.submit(self._upsert(user))
+        await self.call(r.AgentConnected(user.id))
+
+    def agent_disconnected(self, user_id: str) -> None:
+        self.submit(r.AgentDisconnected(user_id))
+
+    def presence(self, user_id: str) -> str:
+        snapshot = self.router.agents_snapshot().get(user_id)
+        return snapshot.presence if snapshot is not None else "offline"
+
+    # -- carrying out commands ---------------------------------------------------
+
+    async def _carry_out(self, command: r.Command) -> None:
+        services, store = self._services, self._services.store
+        if isinstance(command, r.OfferMade):
+            self._offers[command.offer_id] = command.item_id
+            try:
+                conversation = await store.get_conversation(command.item_id)
+                if conversation.status != ConversationStatus.OFFERED.value:
+                    # (Already offered: a decline moved it straight to the next agent.)
+                    conversation = await store.change_status(
+                        command.item_id,
+                        ConversationStatus.OFFERED,
+                        actor="router",
+                        data={"offer_id": command.offer_id, "agent_id": command.agent_id},
+                    )
+                    services.announce_status(conversation)
+            except (IllegalTransition, ConversationNotFound):
+                log.warning("offer %s for a conversation that moved on", command.offer_id)
+                return
+            services.tell_user(command.agent_id, await self._offer_frame(command, conversation))
+        elif isinstance(command, r.OfferRevoked):
+            self._offers.pop(command.offer_id, None)
+            services.tell_user(
+                command.agent_id,
+                {
+                    "type": "offer_revoked",
+                    "offer_id": command.offer_id,
+                    "conversation_id": command.item_id,
+                    "reason": command.reason,
+                },
+            )
+            await self._back_in_line(command.item_id)
+        elif isinstance(command, r.ItemAssigned):
+            if command.offer_id is None:
+                return  # a manual assignment: the HTTP call did the rest
+            self._offers.pop(command.offer_id, None)
+            try:
+                await services.assign(
+                    command.item_id, command.agent_id, actor="router", via_router=True
+                )
+            except Exception:
+                log.exception("assigning %s after accept failed", command.item_id)
+                self.submit(r.ItemRequeued(command.item_id, "store refused the assignment"))
+        elif isinstance(command, r.ItemQueued | r.ItemOverflowed):
+            queue = command.queue if isinstance(command, r.ItemQueued) else command.to_queue
+            priority = command.priority if isinstance(command, r.ItemQueued) else None
+            with contextlib.suppress(ConversationNotFound):
+                changed = await store.set_routing(
+                    command.item_id,
+                    queue=queue,
+                    priority=priority,
+                    actor="router",
+                    reason=getattr(command, "reason", None) or getattr(command, "step", None),
+                )
+                services.announce_status(changed)
+        elif isinstance(command, r.PresenceUpdated):
+            services.tell_user(command.agent_id, {"type": "presence", "status": command.status})
+        elif isinstance(command, r.Rejected):
+            agent_id = getattr(command.event, "agent_id", None)
+            if agent_id is not None:
+                ref = getattr(command.event, "offer_id", None)
+                services.tell_user(
+                    agent_id,
+                    {"type": "error", "code": command.code, "message": command.message, "ref": ref},
+                )
+
+    async def _back_in_line(self, cid: str) -> None:
+        store = self._services.store
+        try:
+            conversation = await store.get_conversation(cid)
+        except ConversationNotFound:
+            return
+        if conversation.status == ConversationStatus.OFFERED.value:
+            with contextlib.suppress(IllegalTransition, AlreadyAssigned):
+                conversation = await store.change_status(
+                    cid, ConversationStatus.QUEUED, actor="router"
+                )
+                self._services.announce_status(conversation)
+
+    async def _offer_frame(self, command: r.OfferMade, c: Conversation) -> dict[str, Any]:
+        recent = await self._services.store.list_conversations(customer_id=c.customer.id, limit=6)
+        return {
+            "type": "offer",
+            "offer_id": command.offer_id,
+            "conversation_id": c.id,
+            "channel": c.channel,
+            "queue": command.queue,
+            "expires_at": rfc3339(datetime.fromtimestamp(command.expires_at, UTC)),
+            "context": {
+                "customer": c.customer.to_wire(),
+                "prechat": c.prechat,
+                "subject": c.subject,
+                "recent_conversations": [x.to_wire() for x in recent if x.id != c.id][:5],
+                "sentiment": c.sentiment,
+            },
+        }
+
+    # -- supervisors ---------------------------------------------------------------
+
+    def queues(self) -> dict[str, Any]:
+        snapshot = self.router.queues_snapshot(time.time())
+        return {name: _plain(q) for name, q in snapshot.items()}
+
+    def agents(self) -> dict[str, Any]:
+        return {aid: _plain(a) for aid, a in self.router.agents_snapshot().items()}
+
+    async def _publish_snapshots(self) -> None:
+        """Live queue and agent state for supervisors, at most once a second."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            frame = {"type": "operations", "queues": self.queues(), "agents": self.agents()}
+            self._services.hub.publish(Event(SUPERVISORS, "frame", dumps(frame)))
+            await asyncio.sleep(1.0)
+
+
+def _plain(value: Any) -> Any:
+    """Snapshots are frozen dataclasses with sets and mappings: make JSON of them."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset | tuple | list):
+        return (
+            sorted(_plain(v) for v in value)
+            if isinstance(value, set | frozenset)
+            else [_plain(v) for v in value]
+        )
+    return value

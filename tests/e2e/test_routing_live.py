@@ -1,0 +1,211 @@
+"""The router, live: offers over real agent websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from tests.support.clients import (
+    agent,
+    bearer,
+    msg_id,
+    new_session,
+    recv,
+    recv_until,
+    send,
+    token,
+    visitor,
+)
+from tests.support.server import Server
+
+PASSWORD = "routing test password"
+CONFIG = """
+[routing.offers]
+timeout = 2
+decline_memory = 60
+
+[routing.presence]
+grace = 1
+"""
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def srv(tmp_path: Path) -> Iterator[Server]:
+    """A server per test: work left waiting by one test would be offered in the next."""
+    server = Server(
+        tmp_path,
+        f"sqlite:///{tmp_path}/db.sqlite3",
+        config=CONFIG,
+        SWITCHBOARD_USERS=(
+            f'[{{"username": "boss", "role": "supervisor", "password_env": "RT_PASSWORD"}},'
+            f' {{"username": "root", "role": "admin", "password_env": "RT_PASSWORD"}}]'
+        ),
+        RT_PASSWORD=PASSWORD,
+    )
+    with server:
+        yield server
+
+
+def new_agent(srv: Server, **fields: object) -> str:
+    """A fresh agent account (tests must not share agents: offers follow them)."""
+    name = f"agent{next(_names)}"
+    admin = token(srv.http, "root", PASSWORD)
+    body = {"username": name, "password": PASSWORD, **fields}
+    created = httpx.post(srv.http + "/api/v1/users", json=body, headers=bearer(admin))
+    assert created.status_code == 201, created.text
+    return token(srv.http, name, PASSWORD)
+
+
+async def first_offer(*agents: ClientConnection) -> tuple[ClientConnection, dict]:
+    """Which of several agents got an offer (recv is cancellation-safe)."""
+    tasks = {asyncio.ensure_future(recv_until(ws, "offer", timeout=5)): ws for ws in agents}
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    winner = done.pop()
+    return tasks[winner], winner.result()
+
+
+async def waiting_conversation(srv: Server, **session: object) -> tuple[str, ClientConnection]:
+    """A visitor who has written (a conversation enters routing with its first message)."""
+    created = new_session(srv.http, **session)
+    v, _ = await visitor(srv.ws, created["visitor_token"])
+    await send(v, type="message", client_msg_id=msg_id(), text="hello, I need help")
+    await recv_until(v, "ack")
+    return created["conversation_id"], v
+
+
+async def test_offer_rejected_goes_to_the_next_agent_who_accepts(srv: Server):
+    a1, _ = await agent(srv.ws, new_agent(srv))
+    a2, _ = await agent(srv.ws, new_agent(srv))
+    cid, v = await waiting_conversation(srv, name="Rita", prechat={"topic": "returns"})
+
+    # Both are idle; whoever gets it first rejects it.
+    first, offer = await first_offer(a1, a2)
+    second = a2 if first is a1 else a1
+    assert offer["conversation_id"] == cid
+    assert offer["context"]["customer"]["name"] == "Rita"
+    assert offer["context"]["prechat"] == {"topic": "returns"}
+    assert offer["channel"] == "webchat" and offer["queue"] == "default"
+    assert offer["expires_at"].endswith("Z")
+    await recv_until(v, "status", status="offered")
+
+    await send(first, type="reject", offer_id=offer["offer_id"], reason="not my area")
+    again = await recv_until(second, "offer", timeout=5)
+    assert again["conversation_id"] == cid and again["offer_id"] != offer["offer_id"]
+    await send(second, type="accept", offer_id=again["offer_id"])
+    assert (await recv_until(second, "assigned"))["conversation_id"] == cid
+    transcript = await recv_until(second, "message", conversation_id=cid)
+    assert transcript["text"] == "hello, I need help"
+    await recv_until(v, "status", status="assigned")
+
+    # A stale accept of the rejected offer is refused with an error frame.
+    await send(first, type="accept", offer_id=offer["offer_id"])
+    error = await recv_until(first, "error")
+    assert error["ref"] == offer["offer_id"] and error["code"] == "offer_rejected"
+    await asyncio.gather(a1.close(), a2.close(), v.close())
+
+
+async def test_offer_times_out_and_goes_to_the_next_agent(srv: Server):
+    slow, _ = await agent(srv.ws, new_agent(srv))
+    cid, v = await waiting_conversation(srv)
+    offer = await recv_until(slow, "offer", timeout=5)
+    fast, _ = await agent(srv.ws, new_agent(srv))
+    revoked = await recv_until(slow, "offer_revoked", timeout=5)
+    assert (revoked["offer_id"], revoked["reason"]) == (offer["offer_id"], "timeout")
+    moved = await recv_until(fast, "offer", timeout=5)
+    assert moved["conversation_id"] == cid
+    await asyncio.gather(slow.close(), fast.close(), v.close())
+
+
+async def test_agent_disconnecting_mid_offer_sends_the_item_on_at_once(srv: Server):
+    leaving, _ = await agent(srv.ws, new_agent(srv))
+    cid, v = await waiting_conversation(srv)
+    await recv_until(leaving, "offer", timeout=5)
+    staying, _ = await agent(srv.ws, new_agent(srv))
+    await leaving.close()
+    offer = await recv_until(staying, "offer", timeout=1.5)  # well before the 2 s expiry
+    assert offer["conversation_id"] == cid
+    await asyncio.gather(staying.close(), v.close())
+
+
+async def test_away_agent_gets_no_offers_and_unknown_status_is_an_error(srv: Server):
+    away, welcome = await agent(srv.ws, new_agent(srv))
+    assert welcome["presence"] == "available"
+    await send(away, type="presence", status="away")
+    await recv_until(away, "presence", status="away")
+    await send(away, type="presence", status="napping")
+    error = await recv_until(away, "error")
+    assert error["code"] == "unknown_status" and "napping" in error["message"]
+    cid, v = await waiting_conversation(srv)
+    helper, _ = await agent(srv.ws, new_agent(srv))
+    assert (await recv_until(helper, "offer", timeout=5))["conversation_id"] == cid
+    await send(away, type="ping")
+    assert (await recv(away))["type"] == "pong"  # no offer came first
+    await asyncio.gather(away.close(), helper.close(), v.close())
+
+
+async def test_many_conversations_never_go_to_two_agents(srv: Server):
+    tokens = [new_agent(srv) for _ in range(3)]
+    agents = [(await agent(srv.ws, t))[0] for t in tokens]
+    assigned: dict[str, list[int]] = {}
+
+    async def work(index: int, ws: ClientConnection) -> None:
+        while True:
+            frame = await recv(ws, timeout=8)
+            if frame["type"] == "offer":
+                await send(ws, type="accept", offer_id=frame["offer_id"])
+            elif frame["type"] == "assigned":
+                assigned.setdefault(frame["conversation_id"], []).append(index)
+                await send(ws, type="close", conversation_id=frame["conversation_id"])
+
+    workers = [asyncio.create_task(work(i, ws)) for i, ws in enumerate(agents)]
+    visitors = [await waiting_conversation(srv) for _ in range(12)]
+    async with asyncio.timeout(30):
+        while len(assigned) < 12:
+            await asyncio.sleep(0.05)
+    for task in workers:
+        task.cancel()
+    assert sorted(assigned) == sorted(cid for cid, _ in visitors)
+    assert all(len(who) == 1 for who in assigned.values())
+    assert len({i for who in assigned.values() for i in who}) > 1  # work was spread
+    await asyncio.gather(*(ws.close() for ws in agents), *(v.close() for _, v in visitors))
+
+
+async def test_supervisor_sees_queues_and_agents(srv: Server):
+    boss = token(srv.http, "boss", PASSWORD)
+    sup, _ = await agent(srv.ws, boss)
+    cid, v = await waiting_conversation(srv)  # nobody available: it waits
+    async with asyncio.timeout(5):
+        while True:
+            operations = await recv_until(sup, "operations")
+            if operations["queues"]["default"]["waiting"] == 1:
+                break
+    queues = httpx.get(srv.http + "/api/v1/queues", headers=bearer(boss)).json()["queues"]
+    assert queues["default"]["waiting"] == 1
+    agents = httpx.get(srv.http + "/api/v1/agents", headers=bearer(boss)).json()["agents"]
+    assert all({"presence", "load", "capacity"} <= set(a) for a in agents.values())
+    an_agent = new_agent(srv)
+    assert httpx.get(srv.http + "/api/v1/agents", headers=bearer(an_agent)).status_code == 403
+    await asyncio.gather(sup.close(), v.close())
+
+
+async def test_transfer_to_unknown_queue_is_refused(srv: Server):
+    tok = new_agent(srv)
+    a, _ = await agent(srv.ws, tok)
+    cid, v = await waiting_conversation(srv)
+    offer = await recv_until(a, "offer", timeout=5)
+    await send(a, type="accept", offer_id=offer["offer_id"])
+    await recv_until(a, "assigned")
+    await send(a, type="transfer", conversation_id=cid, queue="nowhere")
+    error = await recv_until(a, "error")
+    assert error["code"] == "unknown_queue" and "default" in error["message"]
+    await asyncio.gather(a.close(), v.close())
