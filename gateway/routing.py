@@ -31,7 +31,7 @@ from conversations import AppendResult, Conversation, ConversationStatus
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.models import User, rfc3339
 from gateway.frames import dumps
-from gateway.hub import SUPERVISORS, Event, user_topic
+from gateway.hub import SUPERVISORS, Event
 from gateway.services import Services
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import router as r
 from conversations import (
     AppendRequest,
     AppendResult,
@@ -25,7 +26,6 @@ from conversations import (
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
 from gateway.auth import Principal, TokenIssuer
-import router as r
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic

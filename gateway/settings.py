@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,8 +25,8 @@ from pydantic_settings import (
 )
 
 from channels.config import ChannelsConfig
-from router.config import RoutingConfig
 from gateway.errors import ConfigError
+from router.config import RoutingConfig
 from sentiment.config import SentimentConfig
 
 Role = Literal["agent", "supervisor", "admin", "bot"]

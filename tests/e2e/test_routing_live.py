@@ -44,8 +44,8 @@ def srv(tmp_path: Path) -> Iterator[Server]:
         f"sqlite:///{tmp_path}/db.sqlite3",
         config=CONFIG,
         SWITCHBOARD_USERS=(
-            f'[{{"username": "boss", "role": "supervisor", "password_env": "RT_PASSWORD"}},'
-            f' {{"username": "root", "role": "admin", "password_env": "RT_PASSWORD"}}]'
+            '[{"username": "boss", "role": "supervisor", "password_env": "RT_PASSWORD"},'
+            ' {"username": "root", "role": "admin", "password_env": "RT_PASSWORD"}]'
         ),
         RT_PASSWORD=PASSWORD,
     )
@@ -157,6 +157,7 @@ async def test_many_conversations_never_go_to_two_agents(srv: Server):
     tokens = [new_agent(srv) for _ in range(3)]
     agents = [(await agent(srv.ws, t))[0] for t in tokens]
     assigned: dict[str, list[int]] = {}
+    all_assigned = asyncio.Event()
 
     async def work(index: int, ws: ClientConnection) -> None:
         while True:
@@ -165,13 +166,13 @@ async def test_many_conversations_never_go_to_two_agents(srv: Server):
                 await send(ws, type="accept", offer_id=frame["offer_id"])
             elif frame["type"] == "assigned":
                 assigned.setdefault(frame["conversation_id"], []).append(index)
+                if len(assigned) == 12:
+                    all_assigned.set()
                 await send(ws, type="close", conversation_id=frame["conversation_id"])
 
     workers = [asyncio.create_task(work(i, ws)) for i, ws in enumerate(agents)]
     visitors = [await waiting_conversation(srv) for _ in range(12)]
-    async with asyncio.timeout(30):
-        while len(assigned) < 12:
-            await asyncio.sleep(0.05)
+    await asyncio.wait_for(all_assigned.wait(), 30)
     for task in workers:
         task.cancel()
     assert sorted(assigned) == sorted(cid for cid, _ in visitors)
@@ -183,7 +184,7 @@ async def test_many_conversations_never_go_to_two_agents(srv: Server):
 async def test_supervisor_sees_queues_and_agents(srv: Server):
     boss = token(srv.http, "boss", PASSWORD)
     sup, _ = await agent(srv.ws, boss)
-    cid, v = await waiting_conversation(srv)  # nobody available: it waits
+    _cid, v = await waiting_conversation(srv)  # nobody available: it waits
     async with asyncio.timeout(5):
         while True:
             operations = await recv_until(sup, "operations")
