@@ -9,13 +9,26 @@ acknowledged" affordable.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +54,10 @@ from conversations.models import (
     TimelineEvent,
     User,
 )
+
+log = logging.getLogger(__name__)
+
+SENTIMENT_FLUSH_S = 0.2
 
 OPEN_STATUSES = (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
 
@@ -146,8 +163,9 @@ class Store:
     def __init__(self, engines: Engines) -> None:
         self._engines = engines
         self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="message-writer")
-        self._sentiments: list[tuple[tuple[str, str, float, str, JSON], asyncio.Future[None]]] = []
+        self._sentiments: list[tuple[str, str, float, str, JSON]] = []
         self._sentiments_in_flight = False
+        self._sentiment_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -168,6 +186,7 @@ class Store:
         return self._engines
 
     async def close(self) -> None:
+        await self.flush_sentiments()
         self._batch_thread.shutdown(wait=True)
         await self._engines.dispose()
 
@@ -434,42 +453,53 @@ class Store:
                 )
             )
 
-    async def record_sentiment(
+    def record_sentiment(
         self, message_id: str, conversation_id: str, score: float, label: str, summary: JSON
     ) -> None:
-        """A message's score and the conversation's rolling sentiment, together.
+        """Queue a message's score and the conversation's rolling sentiment.
 
-        Records are group-committed on the writer thread, like message
-        batches: one transaction (one fsync) for all that arrived while the
-        previous one was written, and on SQLite no second writing connection
-        fighting the batches for the write lock.
+        Written within ``SENTIMENT_FLUSH_S`` on the writer thread, many records
+        to a transaction: scores come with every message, and a transaction
+        each would put an fsync per message in front of the message batches.
+        Losing the last fraction of a second of scores in a crash costs
+        nothing that matters; messages themselves are never delayed.
         """
-        future = asyncio.get_running_loop().create_future()
-        self._sentiments.append(((message_id, conversation_id, score, label, summary), future))
-        self._flush_sentiments()
-        await future
+        self._sentiments.append((message_id, conversation_id, score, label, summary))
+        if self._sentiment_timer is None and not self._sentiments_in_flight:
+            loop = asyncio.get_running_loop()
+            self._sentiment_timer = loop.call_later(SENTIMENT_FLUSH_S, self._flush_sentiments)
 
-    def _flush_sentiments(self) -> None:
+    def _flush_sentiments(self) -> asyncio.Future[None] | None:
+        self._sentiment_timer = None
         if self._sentiments_in_flight or not self._sentiments:
-            return
+            return None
         batch, self._sentiments = self._sentiments, []
         self._sentiments_in_flight = True
         written = asyncio.get_running_loop().run_in_executor(
-            self._batch_thread, self._write_sentiments, [record for record, _ in batch]
+            self._batch_thread, self._write_sentiments, batch
         )
 
         def settle(result: asyncio.Future[None]) -> None:
             self._sentiments_in_flight = False
-            error = result.exception()
-            for _, future in batch:
-                if not future.done():
-                    if error is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(error)
-            self._flush_sentiments()
+            if result.exception() is not None:
+                log.error("writing %d sentiment records failed: %s", len(batch), result.exception())
+            if self._sentiments and self._sentiment_timer is None:
+                loop = asyncio.get_running_loop()
+                self._sentiment_timer = loop.call_later(SENTIMENT_FLUSH_S, self._flush_sentiments)
 
         written.add_done_callback(settle)
+        return written
+
+    async def flush_sentiments(self) -> None:
+        """Write queued sentiment records now (at shutdown, and in tests)."""
+        while self._sentiments or self._sentiments_in_flight:
+            if self._sentiment_timer is not None:
+                self._sentiment_timer.cancel()
+            written = self._flush_sentiments()
+            if written is not None:
+                await asyncio.wait([written])
+            else:
+                await asyncio.sleep(0.01)  # another flush is finishing
 
     def _write_sentiments(self, records: list[tuple[str, str, float, str, JSON]]) -> None:
         with self._engines.batch.begin() as conn:
@@ -502,6 +532,11 @@ class Store:
         if queue is not None:
             values["queue"] = queue
         async with self._engines.write.begin() as conn:
+            current = await self._get(conn, conversation_id)
+            if (queue is None or queue == current.queue) and (
+                priority is None or priority == current.priority
+            ):
+                return current  # nothing changes: no timeline noise
             await conn.execute(
                 update(t.conversations)
                 .where(t.conversations.c.id == conversation_id)
@@ -730,14 +765,11 @@ def _existing(
     conn: Connection, requests: Sequence[AppendRequest]
 ) -> dict[tuple[str, ...], Message]:
     clauses = []
-    client_keys = [r for r in requests if r.client_msg_id is not None]
+    client_keys = {(r.conversation_id, r.client_msg_id) for r in requests if r.client_msg_id}
     if client_keys:
-        clauses.append(
-            and_(
-                t.messages.c.conversation_id.in_({r.conversation_id for r in client_keys}),
-                t.messages.c.client_msg_id.in_({r.client_msg_id for r in client_keys}),
-            )
-        )
+        # Exact pairs: separate IN lists would match a conversation's whole history.
+        pair = tuple_(t.messages.c.conversation_id, t.messages.c.client_msg_id)
+        clauses.append(pair.in_(sorted(client_keys)))
     external = [r for r in requests if r.external_id is not None]
     if external:
         clauses.append(t.messages.c.external_id.in_({r.external_id for r in external}))

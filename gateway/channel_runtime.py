@@ -90,15 +90,22 @@ class ChannelRuntime:
         settings = self.services.settings
         self.senders = build_senders(self.config, settings.public_url)
         self.services.commit_listeners.append(self._on_commit)
-        if self.config.email_inbound_enabled:
-            handler = InboundEmailHandler(
-                addresses=self.config.our_addresses(),
-                on_message=self.receive_email,
-                limits=self.config.email_limits(),
-            )
-            server = EmailServer(handler, settings.smtp_host, settings.smtp_port)
+        # SMTP always listens (the protocol's fixed point); with no addresses
+        # configured every recipient is refused with 550. A port already in
+        # use is logged, not fatal: chat and webhooks keep working.
+        handler = InboundEmailHandler(
+            addresses=self.config.our_addresses(),
+            on_message=self.receive_email,
+            limits=self.config.email_limits(),
+        )
+        server = EmailServer(handler, settings.smtp_host, settings.smtp_port)
+        try:
             await server.start()
             self.email_server = server
+        except OSError as exc:
+            log.error(
+                "SMTP could not listen on %s:%s: %s", settings.smtp_host, settings.smtp_port, exc
+            )
         log.info(
             "channels: sending on %s; SMTP %s",
             ", ".join(sorted(self.senders)) or "none",

@@ -175,10 +175,23 @@ class RoutingShell:
             return
         finally:
             self._pending_arrivals.discard(cid)
-        if conversation.status not in OPEN or cid in self._routed:
+        if cid in self._routed:
             return
+        # Known from now on, routed or not: later messages cost nothing here.
         self._routed.add(cid)
-        self.submit(r.ItemArrived(self._item(conversation, first_message, time.time())))
+        if conversation.status in OPEN:
+            self.submit(r.ItemArrived(self._item(conversation, first_message, time.time())))
+
+    def taken(self, conversation: Conversation) -> None:
+        """An agent took a conversation by hand: the router revokes any open
+        offer for it and counts the agent's load (entering it first if it
+        never arrived)."""
+        if conversation.id not in self._routed:
+            self._routed.add(conversation.id)
+            arrived = conversation.created_at.timestamp()
+            self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
+        assert conversation.assigned_agent_id is not None
+        self.submit(r.ManualAssign(conversation.id, conversation.assigned_agent_id, force=True))
 
     def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
         customer = {

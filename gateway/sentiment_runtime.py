@@ -35,6 +35,8 @@ from sentiment import (
 log = logging.getLogger(__name__)
 
 SCORED_ROLES = ("customer", "agent")
+MAX_REMEMBERED = 50_000
+"""Conversations whose rolling state stays in memory."""
 
 
 @dataclass
@@ -68,7 +70,15 @@ class SentimentRuntime:
             message = result.message
             if message.sender_role not in SCORED_ROLES or not message.text.strip():
                 continue
-            entry = self._conversations.setdefault(message.conversation_id, _Conversation())
+            entry = self._conversations.get(message.conversation_id)
+            if entry is None:
+                if len(self._conversations) >= MAX_REMEMBERED:
+                    # Forget the oldest idle one; it reloads from the store.
+                    for cid, old in self._conversations.items():
+                        if old.tail is None or old.tail.done():
+                            del self._conversations[cid]
+                            break
+                entry = self._conversations[message.conversation_id] = _Conversation()
             previous = entry.tail
             entry.tail = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(self._score(message, entry, previous, entry.tail))
@@ -91,9 +101,6 @@ class SentimentRuntime:
             log.exception("scoring message %s failed", message.id)
         finally:
             done.set_result(None)
-            if self._conversations.get(message.conversation_id) is entry and entry.tail is done:
-                # Nothing queued behind us: forget it (it reloads from the store).
-                del self._conversations[message.conversation_id]
 
     async def _apply(self, message: Message, entry: _Conversation, sentiment: Sentiment) -> None:
         store, cid = self._services.store, message.conversation_id
@@ -119,9 +126,7 @@ class SentimentRuntime:
             "state": entry.state.to_dict(),
             "alerts": entry.alerts.to_dict(),
         }
-        await store.record_sentiment(
-            message.id, cid, sentiment.score, sentiment.label.value, summary
-        )
+        store.record_sentiment(message.id, cid, sentiment.score, sentiment.label.value, summary)
         frame = {
             "type": "sentiment",
             "conversation_id": cid,

@@ -193,8 +193,7 @@ class Services:
         except IllegalTransition:
             raise Conflict("the conversation cannot be assigned now") from None
         if not via_router and self.routing is not None:
-            # Taken by hand: the router revokes any open offer and counts the load.
-            self.routing.submit(r.ManualAssign(conversation_id, agent_id, force=True))
+            self.routing.taken(conversation)
         self.announce_status(conversation)
         topic = user_topic(agent_id)
         self.hub.publish(

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -110,6 +117,18 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     """Business time zone: intake rules' ``time.*`` and SLA clocks use it."""
 
+    @model_validator(mode="after")
+    def _escalation_queues_exist(self) -> Settings:
+        for name in ("below", "drop"):
+            rule = getattr(self.sentiment.alerts, name)
+            if rule is not None and rule.queue and rule.queue not in self.routing.queues:
+                known = ", ".join(sorted(self.routing.queues))
+                raise ValueError(
+                    f"sentiment.alerts.{name}.queue {rule.queue!r} is not a routing queue"
+                    f" (known: {known})"
+                )
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -167,8 +186,10 @@ def _describe(error: Any, source: str, env: set[str]) -> str:
     key = ".".join(loc)
     env_name = "SWITCHBOARD_" + "__".join(loc).upper()
     where = f"environment variable {env_name}" if env_name in env else f"{source}: key {key!r}"
+    if not loc:
+        where = source if source != "defaults" else "configuration"
     got = error.get("input")
-    detail = error["msg"]
+    detail = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         detail = "unknown setting (check the spelling; see docs/configuration.md)"
     elif error["type"] == "missing":

@@ -31,6 +31,7 @@ from gateway.frames import (
 from gateway.hub import SUPERVISORS, Event, conv_topic, user_topic
 from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
+from gateway.routing import ROUTED_ROLES
 from gateway.ws_visitor import acknowledge
 
 
@@ -38,6 +39,8 @@ class AgentSession(Session):
     def __init__(self, websocket: WebSocket) -> None:
         super().__init__(websocket)
         self._channels: dict[str, str] = {}
+        self.routed = False
+        """Agents and bots take routed work; supervisors and admins watch."""
 
     async def on_hello(self, hello: Hello, principal: Principal) -> None:
         if principal.kind != "user":
@@ -52,7 +55,9 @@ class AgentSession(Session):
         await self.conn.listen(user_topic(principal.id))
         if principal.sees_everything:
             await self.conn.listen(SUPERVISORS)
-        await services.routing.agent_connected(user)
+        self.routed = user.role in ROUTED_ROLES
+        if self.routed:
+            await services.routing.agent_connected(user)
         presence = services.routing.presence(principal.id)
         mine = await services.store.list_conversations(
             statuses=[ConversationStatus.ASSIGNED.value], agent_id=principal.id
@@ -81,6 +86,8 @@ class AgentSession(Session):
         elif isinstance(frame, Ping):
             self.conn.send({"type": "pong"})
         elif isinstance(frame, PresenceIn):
+            if not self.routed:
+                raise FrameError("not_routed", "supervisors and admins are not routed work")
             # The router answers with a `presence` frame, or an error frame
             # naming the statuses it knows.
             services.routing.submit(r.PresenceChanged(self.principal.id, frame.status))
@@ -156,7 +163,7 @@ class AgentSession(Session):
         )
 
     async def on_disconnect(self) -> None:
-        if self.principal is not None and self.principal.kind == "user":
+        if self.routed and self.principal is not None:
             self.services.routing.agent_disconnected(self.principal.id)
 
 

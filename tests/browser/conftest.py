@@ -28,12 +28,13 @@ def start_server(workdir: Path) -> Server:
     srv = Server(workdir, f"sqlite:///{workdir}/db.sqlite3")
     srv.add_user("alice", AGENT_PASSWORD, "agent")
     srv.add_user("bob", AGENT_PASSWORD, "agent")
+    srv.add_user("sam", AGENT_PASSWORD, "supervisor")
     return srv
 
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A gateway of our own (SQLite) with agents alice and bob."""
+    """A gateway of our own (SQLite) with agents alice and bob, supervisor sam."""
     srv = start_server(tmp_path_factory.mktemp("browser-server"))
     with srv:
         yield srv

@@ -3,11 +3,9 @@
     .venv/bin/python -m tests.browser.screenshot [OUT.png]
 
 Everything on the picture comes from running code: a `switchboard serve`
-process, visitors typing into the real widget, an agent working in the real
-console. The server does not send `sentiment` frames yet, so the script
-scores the customer's messages with the project's own lexicon scorer
-(`sentiment` package) and hands the frames to the console's frame handler,
-the way the sentiment worker will once it is wired in.
+process, visitors typing into the real widget, the router offering their
+conversations to the agent, who accepts them in the real console, and the
+server's own sentiment scoring. Nothing is injected into the page.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -73,35 +70,14 @@ def earlier_conversation(srv: Server, token: str) -> None:
     httpx.post(f"{srv.http}/api/v1/conversations/{cid}/close", headers=headers).raise_for_status()
 
 
-def score_customer_messages(agent: Page) -> None:
-    try:
-        from sentiment import ConversationSentiment, get_scorer
-    except ImportError:
-        return
-    scorer = get_scorer("lexicon")
-    selected: dict[str, Any] = agent.evaluate(
-        """() => {
-            const s = window.__switchboard.state;
-            const c = s.convs.get(s.selected);
-            return {id: c.id, messages: [...c.messages.values()]
-                .sort((a, b) => a.seq - b.seq)
-                .map(m => ({id: m.message_id, role: m.sender.role, text: m.text}))};
-        }"""
-    )
-    state = ConversationSentiment()
-    for m in selected["messages"]:
-        if m["role"] != "customer":
-            continue
-        result = scorer.score(m["text"])
-        state = state.observe("customer", result.score)
-        frame = {
-            "type": "sentiment",
-            "conversation_id": selected["id"],
-            "message_id": m["id"],
-            **result.to_dict(),
-            "rolling": round(state.customer.value or 0.0, 4),
-        }
-        agent.evaluate("(f) => window.__switchboard.receive(f)", frame)
+def accept(agent: Page, name: str) -> None:
+    """The router offers the conversation to the agent: Accept it."""
+    offer = agent.locator("#offers li", has_text=name)
+    expect(offer).to_be_visible()
+    offer.get_by_role("button", name="Accept").click()
+    expect(agent.locator("#mine li", has_text=name)).to_have_count(1)
+    agent.locator("#mine li", has_text=name).click()
+    expect(agent.locator("#conv-name")).to_have_text(name)
 
 
 def main(out: Path, widget: Path | None = None) -> None:
@@ -123,20 +99,8 @@ def main(out: Path, widget: Path | None = None) -> None:
             ).json()["access_token"]
             earlier_conversation(srv, token)
 
-            tom = visitor(
-                browser, srv, "page=https://shop.example.com/p/trail-runner-2",
-                "Tom Becker", "tom.becker@example.com", "Orders and delivery",
-            )  # fmt: skip
-            say(tom, "Hi! Is the Trail Runner 2 available in size 44?")
-            daniel = visitor(
-                browser, srv,
-                "page=https://shop.example.com/account/orders/48213"
-                "&ctx.order=48213&ctx.plan=Premium%20member&ctx.cart_value=%E2%82%AC129.00",
-                "Daniel Okafor", "daniel.okafor@example.com", "Orders and delivery",
-            )  # fmt: skip
-            say(daniel, "Hi, my order #48213 was due yesterday but the tracking hasn't moved "
-                        "since Monday. This is really frustrating.")  # fmt: skip
-
+            # Maya is signed in and available before anyone writes: the
+            # router offers each new conversation to her.
             context = browser.new_context(viewport={"width": 1400, "height": 850})
             context.set_default_timeout(10_000)
             agent = context.new_page()
@@ -146,28 +110,45 @@ def main(out: Path, widget: Path | None = None) -> None:
             agent.get_by_role("button", name="Sign in").click()
             expect(agent.locator("#conn-state")).to_have_text("Connected")
 
-            agent.locator("#queue li", has_text="Tom Becker").get_by_role("button").click()
+            tom = visitor(
+                browser, srv, "page=https://shop.example.com/p/trail-runner-2",
+                "Tom Becker", "tom.becker@example.com", "Orders and delivery",
+            )  # fmt: skip
+            say(tom, "Hi! Is the Trail Runner 2 available in size 44?")
+            accept(agent, "Tom Becker")
             expect(agent.locator("#transcript li.msg-customer")).to_have_count(1)
             reply(agent, "Hi Tom, let me check the stock for you.")
-            agent.locator("#queue li", has_text="Daniel Okafor").get_by_role("button").click()
-            expect(agent.locator("#conv-name")).to_have_text("Daniel Okafor")
+
+            daniel = visitor(
+                browser, srv,
+                "page=https://shop.example.com/account/orders/48213"
+                "&ctx.order=48213&ctx.plan=Premium%20member&ctx.cart_value=%E2%82%AC129.00",
+                "Daniel Okafor", "daniel.okafor@example.com", "Orders and delivery",
+            )  # fmt: skip
+            say(daniel, "Hi, my order #48213 was due yesterday but the tracking hasn't moved "
+                        "since Monday. This is really frustrating.")  # fmt: skip
+            accept(agent, "Daniel Okafor")
             reply(agent, "Hi Daniel, I'm sorry about the wait! Let me look into order #48213.")
             reply(agent, "It was held at our Leeds depot after a scanning error. "
                          "I've asked them to release it today.")  # fmt: skip
             say(daniel, "Thanks, that's a relief. Will it still arrive before the weekend?")
             expect(agent.locator("#transcript li.msg-customer")).to_have_count(2)
+            # The server scores every customer message and sends `sentiment` frames.
+            expect(agent.locator("#transcript li.msg-customer .senti")).to_have_count(2)
 
+            say(tom, "Also, do you ship to Norway?")
+            expect(agent.locator("#mine .unread-count")).to_have_text("1")
             priya = visitor(
                 browser, srv, "page=https://shop.example.com/login",
                 "Priya Natarajan", "priya.n@example.com", "My account",
             )  # fmt: skip
             say(priya, "I can't reset my password, the email never arrives.")
-            say(tom, "Also, do you ship to Norway?")
+            # Priya's offer is left ringing in the Incoming panel.
+            expect(agent.locator("#offers li", has_text="Priya Natarajan")).to_be_visible()
             agent.locator("#queue-refresh").click()
-            expect(agent.locator("#queue li")).to_have_count(1)
-            expect(agent.locator("#mine .unread-count")).to_have_text("1")
+            expect(agent.locator("#queue li", has_text="for you")).to_have_count(1)
+            expect(agent.locator("#toasts .toast")).to_have_count(0)
 
-            score_customer_messages(agent)
             agent.get_by_label("Reply").fill("Yes, it's booked on the Friday morning van")
             daniel.get_by_label("Type your message").press_sequentially("Great")
             expect(agent.locator("#typing")).to_be_visible()

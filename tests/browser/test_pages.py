@@ -1,12 +1,21 @@
-"""The visitor widget and the agent console, driven in Chromium against a real gateway."""
+"""The visitor widget and the agent console, driven in Chromium against a real gateway.
+
+The router is live: a visitor's first message is offered to a connected,
+available agent, who accepts it in the console's Incoming panel. Each test
+leaves no conversation open behind it (see ``close_open_conversations``), so
+the next test's agents are not offered old ones.
+"""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import AGENT_PASSWORD, PageErrors, start_server
 from tests.support.server import Server
@@ -14,6 +23,40 @@ from tests.support.server import Server
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 10_000
+ANGRY = "This is the THIRD time I ask!!! Still waiting, terrible service. Cancel my account."
+
+
+def token(web: Server, username: str) -> str:
+    reply = httpx.post(
+        web.http + "/api/v1/auth/token", json={"username": username, "password": AGENT_PASSWORD}
+    )
+    reply.raise_for_status()
+    return str(reply.json()["access_token"])
+
+
+@pytest.fixture(autouse=True)
+def close_open_conversations(web: Server) -> Iterator[None]:
+    """After each test, the supervisor closes whatever is still open."""
+    yield
+    headers = {"Authorization": f"Bearer {token(web, 'sam')}"}
+    found = httpx.get(
+        web.http + "/api/v1/conversations?status=queued,offered,assigned", headers=headers
+    ).json()["conversations"]
+    for c in found:
+        httpx.post(f"{web.http}/api/v1/conversations/{c['id']}/close", headers=headers)
+
+
+def wait_for_presence(web: Server, username: str, status: str, timeout: float = 10.0) -> None:
+    """Until the router has the agent at that presence (GET /api/v1/agents)."""
+    headers = {"Authorization": f"Bearer {token(web, 'sam')}"}
+    deadline = time.monotonic() + timeout
+    while True:
+        agents = httpx.get(web.http + "/api/v1/agents", headers=headers).json()["agents"]
+        now = {a["name"]: a["presence"] for a in agents.values() if a["connected"]}
+        if now.get(username) == status:
+            return
+        assert time.monotonic() < deadline, f"{username} is {now.get(username)}, not {status}"
+        time.sleep(0.1)
 
 
 def new_page(browser: Browser, errors: PageErrors) -> tuple[BrowserContext, Page]:
@@ -53,21 +96,53 @@ def signed_in(page: Page, web: Server, username: str) -> None:
     expect(page.locator("#conn-state")).to_have_text("Connected")
 
 
+def set_presence(page: Page, web: Server, username: str, status: str) -> None:
+    page.get_by_label("Presence").select_option(status)
+    wait_for_presence(web, username, status)
+
+
+def offer_for(page: Page, name: str) -> Locator:
+    return page.locator("#offers li", has_text=name)
+
+
+def accept_offer(page: Page, name: str) -> None:
+    """The router offers the conversation to this agent: Accept it."""
+    offer = offer_for(page, name)
+    expect(offer).to_be_visible()
+    offer.get_by_role("button", name="Accept").click()
+    expect(offer).to_have_count(0)
+    expect(page.locator("#mine li", has_text=name)).to_have_count(1)
+    expect(page.locator("#conv-name")).to_have_text(name)
+
+
+def who_got_the_offer(pages: list[Page], name: str, timeout: float = 10.0) -> Page:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for page in pages:
+            if offer_for(page, name).count():
+                return page
+        time.sleep(0.1)
+    raise AssertionError(f"no agent was offered the conversation with {name}")
+
+
+def queue_item(page: Page, name: str) -> Locator:
+    """The waiting list, refreshed now rather than at the next 5 s poll."""
+    page.get_by_role("button", name="Refresh queue").click()
+    return page.locator("#queue li", has_text=name)
+
+
 def test_visitor_and_agent_talk_through_the_pages(
     browser: Browser, web: Server, page_errors: PageErrors
 ):
     v_ctx, visitor = new_page(browser, page_errors)
     a_ctx, agent = new_page(browser, page_errors)
+    signed_in(agent, web, "alice")
     start_visitor_chat(visitor, web, "Vera Lind", "vera@example.com", "Orders and delivery")
     visitor_says(visitor, "My parcel never arrived")
 
-    signed_in(agent, web, "alice")
-    waiting = agent.locator("#queue li", has_text="Vera Lind")
-    expect(waiting).to_have_count(1)
-    waiting.get_by_role("button", name=re.compile("^Take")).click()
-
+    # The router offers the conversation to alice, the one agent available.
+    accept_offer(agent, "Vera Lind")
     mine = agent.locator("#mine li", has_text="Vera Lind")
-    expect(mine).to_have_count(1)
     expect(mine.locator(".ch")).to_have_text("webchat")
     transcript = agent.locator("#transcript")
     expect(transcript.locator("li.msg-customer")).to_have_text(
@@ -104,11 +179,10 @@ def test_visitor_reload_resumes_the_whole_transcript_once(
 ):
     v_ctx, visitor = new_page(browser, page_errors)
     a_ctx, agent = new_page(browser, page_errors)
+    signed_in(agent, web, "bob")
     start_visitor_chat(visitor, web, "Rui Costa", "rui@example.com", "Billing and payments")
     visitor_says(visitor, "I was charged twice")
-
-    signed_in(agent, web, "bob")
-    agent.locator("#queue li", has_text="Rui Costa").get_by_role("button").click()
+    accept_offer(agent, "Rui Costa")
     expect(agent.locator("#transcript li.msg-customer")).to_have_count(1)
     agent.get_by_label("Reply").fill("I can see both charges.")
     agent.get_by_label("Reply").press("Enter")
@@ -173,52 +247,172 @@ def test_console_says_when_the_password_is_wrong(
     ctx.close()
 
 
-def test_offer_counts_down_and_accept_sends_an_accept_frame(
+def test_a_real_offer_counts_down_and_accept_assigns_it(
     browser: Browser, web: Server, page_errors: PageErrors
 ):
-    # The router that makes offers lands later, so the offer frame is handed
-    # to the console's own frame handler (window.__switchboard.receive). The
-    # Accept then goes over the real websocket, and today's server answers it
-    # with an unknown_offer error, which the console shows.
-    ctx, page = new_page(browser, page_errors)
-    signed_in(page, web, "alice")
-    page.evaluate(
-        """() => window.__switchboard.receive({
-            type: "offer", offer_id: "of-test-1", conversation_id: "c-test-1",
-            channel: "sms", queue: "billing",
-            expires_at: new Date(Date.now() + 25000).toISOString(),
-            context: {customer: {name: "Omar Haddad", phone: "+4479460000"},
-                      prechat: {topic: "Refund"}, recent_conversations: [], sentiment: null},
-        })"""
-    )
-    offer = page.locator("#offers li", has_text="Omar Haddad")
+    v_ctx, visitor = new_page(browser, page_errors)
+    a_ctx, agent = new_page(browser, page_errors)
+    signed_in(agent, web, "alice")
+    start_visitor_chat(visitor, web, "Omar Haddad", "omar@example.com", "Billing and payments")
+    visitor_says(visitor, "I'd like a refund for order 7731")
+
+    offer = offer_for(agent, "Omar Haddad")
     expect(offer).to_be_visible()
-    expect(offer).to_contain_text("billing")
+    expect(offer).to_contain_text("webchat")
+    expect(offer).to_contain_text("Queue: default")
+    # The server's offer lasts 30 s: the countdown starts there and runs down.
     countdown = offer.locator(".offer-countdown")
-    expect(countdown).to_have_text(re.compile(r"^2[45]s$"))
-    expect(countdown).to_have_text(re.compile(r"^2[23]s$"), timeout=4000)
+    expect(countdown).to_have_text(re.compile(r"^(30|29|28)s$"))
+    expect(countdown).to_have_text(re.compile(r"^2[4-6]s$"), timeout=6000)
+    expect(agent).to_have_title(re.compile(r"^\(1\) "))
+    # Offered to me: the waiting list says so and can accept it too.
+    mine_in_queue = queue_item(agent, "Omar Haddad")
+    expect(mine_in_queue).to_contain_text("for you")
+    expect(mine_in_queue.get_by_role("button")).to_have_text("Accept")
 
+    offer_id = agent.evaluate("() => [...window.__switchboard.state.offers.keys()][0]")
     offer.get_by_role("button", name="Accept").click()
-    sent = page.evaluate("() => window.__switchboard.sent.filter(f => f.type === 'accept')")
-    assert sent == [{"type": "accept", "offer_id": "of-test-1"}]
-    expect(page.locator("#toasts")).to_contain_text("no longer available")
+    sent = agent.evaluate("() => window.__switchboard.sent.filter(f => f.type === 'accept')")
+    assert sent == [{"type": "accept", "offer_id": offer_id}]
     expect(offer).to_have_count(0)
+    expect(agent.locator("#offers-section")).to_be_hidden()
+    expect(agent.locator("#mine li", has_text="Omar Haddad")).to_have_count(1)
+    expect(agent.locator("#transcript li.msg-customer")).to_have_text(re.compile("refund"))
+    expect(agent.locator("#conv-sub")).to_contain_text("assigned")
+    expect(visitor.locator("#status-line")).to_contain_text("chatting")
+    expect(queue_item(agent, "Omar Haddad")).to_have_count(0)
+    v_ctx.close()
+    a_ctx.close()
 
-    # An offer_revoked removes an offer too.
-    page.evaluate(
-        """() => {
-            const expires_at = new Date(Date.now() + 30000).toISOString();
-            window.__switchboard.receive({type: "offer", offer_id: "of-test-2",
-                conversation_id: "c-test-2", channel: "webchat", queue: "default", expires_at,
-                context: {customer: {name: "Lena Berg"}, prechat: {}}});
-        }"""
-    )
-    expect(page.locator("#offers li", has_text="Lena Berg")).to_be_visible()
-    page.evaluate(
-        """() => window.__switchboard.receive(
-            {type: "offer_revoked", offer_id: "of-test-2", reason: "taken"})"""
-    )
-    expect(page.locator("#offers li")).to_have_count(0)
+
+def test_a_rejected_offer_goes_to_the_next_agent(
+    browser: Browser, web: Server, page_errors: PageErrors
+):
+    v_ctx, visitor = new_page(browser, page_errors)
+    a_ctx, alice = new_page(browser, page_errors)
+    b_ctx, bob = new_page(browser, page_errors)
+    signed_in(alice, web, "alice")
+    signed_in(bob, web, "bob")
+    start_visitor_chat(visitor, web, "Lena Berg", "lena@example.com", "Technical problem")
+    visitor_says(visitor, "The export button does nothing")
+
+    first = who_got_the_offer([alice, bob], "Lena Berg")
+    second = bob if first is alice else alice
+    expect(offer_for(second, "Lena Berg")).to_have_count(0)
+    offer_for(first, "Lena Berg").get_by_role("button", name="Reject").click()
+    expect(offer_for(first, "Lena Berg")).to_have_count(0)
+
+    # Now it rings at the other agent; the first sees it in the waiting list
+    # as offered (to someone else), with Take still possible.
+    expect(offer_for(second, "Lena Berg")).to_be_visible()
+    ringing = queue_item(first, "Lena Berg")
+    expect(ringing).to_contain_text("offered")
+    expect(ringing).not_to_contain_text("for you")
+    expect(ringing.get_by_role("button")).to_have_text("Take")
+
+    accept_offer(second, "Lena Berg")
+    expect(second.locator("#transcript li.msg-customer")).to_have_text(re.compile("export"))
+    expect(queue_item(first, "Lena Berg")).to_have_count(0)
+    expect(first.locator("#mine li")).to_have_count(0)
+    expect(visitor.locator("#status-line")).to_contain_text("chatting")
+    for ctx in (v_ctx, a_ctx, b_ctx):
+        ctx.close()
+
+
+def test_away_agents_see_it_waiting_and_a_manual_take_withdraws_the_offer(
+    browser: Browser, web: Server, page_errors: PageErrors
+):
+    v_ctx, visitor = new_page(browser, page_errors)
+    a_ctx, alice = new_page(browser, page_errors)
+    b_ctx, bob = new_page(browser, page_errors)
+    signed_in(alice, web, "alice")
+    signed_in(bob, web, "bob")
+    set_presence(alice, web, "alice", "away")
+    set_presence(bob, web, "bob", "away")
+
+    start_visitor_chat(visitor, web, "Noor Saleh", "noor@example.com", "My account")
+    visitor_says(visitor, "I can't log in since this morning")
+    # Nobody is available: it waits in the queue, and nobody is offered it.
+    for page in (alice, bob):
+        waiting = queue_item(page, "Noor Saleh")
+        expect(waiting).to_contain_text("queued")
+        expect(page.locator("#offers li")).to_have_count(0)
+
+    # Alice comes back: the router offers it to her.
+    set_presence(alice, web, "alice", "available")
+    expect(offer_for(alice, "Noor Saleh")).to_be_visible()
+    expect(queue_item(bob, "Noor Saleh")).to_contain_text("offered")
+
+    # Bob (still away) takes it by hand: alice's offer is withdrawn.
+    bob_item = bob.locator("#queue li", has_text="Noor Saleh")
+    bob_item.get_by_role("button", name=re.compile("^Take")).click()
+    expect(bob.locator("#mine li", has_text="Noor Saleh")).to_have_count(1)
+    expect(bob.locator("#transcript li.msg-customer")).to_have_text(re.compile("log in"))
+    expect(offer_for(alice, "Noor Saleh")).to_have_count(0)
+    expect(alice.locator("#toasts")).to_contain_text("taken by someone else")
+    expect(visitor.locator("#status-line")).to_contain_text("chatting")
+    expect(queue_item(alice, "Noor Saleh")).to_have_count(0)
+    for ctx in (v_ctx, a_ctx, b_ctx):
+        ctx.close()
+
+
+def test_supervisor_console_shows_live_operations_and_sentiment_alerts(
+    browser: Browser, web: Server, page_errors: PageErrors
+):
+    v_ctx, visitor = new_page(browser, page_errors)
+    s_ctx, sam = new_page(browser, page_errors)
+    signed_in(sam, web, "sam")
+    ops = sam.locator("#ops")
+    expect(ops).to_be_visible()
+    # Supervisors watch; they are not routed work. Alice is away for now.
+    a_ctx, alice = new_page(browser, page_errors)
+    signed_in(alice, web, "alice")
+    set_presence(alice, web, "alice", "away")
+    expect(sam.locator("#ops-agents li", has_text="alice")).to_contain_text("Away")
+    default = sam.locator("#ops-queues tr[data-queue='default']")
+    expect(default.locator(".waiting")).to_have_text("0")
+    expect(sam.locator("#ops-agents li", has_text="sam")).to_have_count(0)
+
+    start_visitor_chat(visitor, web, "Greta Holm", "greta@example.com", "Billing and payments")
+    visitor_says(visitor, ANGRY)
+
+    # Nobody is available: the queue count goes up, the wait is counted...
+    expect(default.locator(".waiting")).to_have_text("1")
+    expect(default.locator(".offered")).to_have_text("0")
+    expect(default.locator(".longest")).to_have_text(re.compile(r"^\d+s$"))
+    # ... and the angry message raises an alert that points at the conversation.
+    alert = sam.locator("#ops-alerts li", has_text="Greta Holm")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("\u22120.")
+    waiting = sam.locator("#queue li", has_text="Greta Holm")
+    expect(waiting).to_have_class(re.compile(r"\balerted\b"))
+    alert.get_by_role("button").click()
+    expect(sam.locator("#conv-name")).to_have_text("Greta Holm")
+    expect(sam.locator("#transcript li.msg-customer")).to_contain_text("THIRD time")
+    expect(waiting).to_have_attribute("aria-current", "true")
+    expect(alert.get_by_role("button")).to_have_attribute("aria-current", "true")
+
+    # Alice becomes available: the conversation is offered to her, then assigned.
+    set_presence(alice, web, "alice", "available")
+    expect(offer_for(alice, "Greta Holm")).to_contain_text("mood \u22120.")
+    alice_row = sam.locator("#ops-agents li", has_text="alice")
+    expect(default.locator(".waiting")).to_have_text("0")
+    expect(default.locator(".offered")).to_have_text("1")
+    expect(alice_row).to_contain_text("1 offer")
+    accept_offer(alice, "Greta Holm")
+    expect(default.locator(".offered")).to_have_text("0")
+    expect(alice_row).to_contain_text("webchat 1/3")
+    expect(alice_row).not_to_contain_text("offer")
+    # The mood is on the conversation the agent sees, too.
+    expect(alice.locator("#conv-mood .senti")).to_have_text(re.compile("^\u22120\\.\\d\\d$"))
+    for ctx in (v_ctx, s_ctx, a_ctx):
+        ctx.close()
+
+
+def test_an_agent_sees_no_operations_panel(browser: Browser, web: Server, page_errors: PageErrors):
+    ctx, page = new_page(browser, page_errors)
+    signed_in(page, web, "bob")
+    expect(page.locator("#ops")).to_be_hidden()
     ctx.close()
 
 
@@ -232,7 +426,7 @@ def test_both_pages_reconnect_after_a_restart_and_deliver_what_waited_once(
         start_visitor_chat(visitor, srv, "Kai Lenz", "kai@example.com", "Technical problem")
         visitor_says(visitor, "The app crashes on start")
         signed_in(agent, srv, "alice")
-        agent.locator("#queue li", has_text="Kai Lenz").get_by_role("button").click()
+        accept_offer(agent, "Kai Lenz")
         expect(agent.locator("#transcript li.msg-customer")).to_have_count(1)
 
         srv.stop()

@@ -210,3 +210,19 @@ async def test_transfer_to_unknown_queue_is_refused(srv: Server):
     error = await recv_until(a, "error")
     assert error["code"] == "unknown_queue" and "default" in error["message"]
     await asyncio.gather(a.close(), v.close())
+
+
+async def test_supervisors_watch_but_are_not_offered_work(srv: Server):
+    sup, welcome = await agent(srv.ws, token(srv.http, "boss", PASSWORD))
+    assert welcome["presence"] == "offline"
+    await send(sup, type="presence", status="available")
+    assert (await recv_until(sup, "error"))["code"] == "not_routed"
+    _cid, v = await waiting_conversation(srv)
+    worker, _ = await agent(srv.ws, new_agent(srv))
+    await recv_until(worker, "offer", timeout=5)
+    await send(sup, type="ping")
+    frames = []
+    while (frame := await recv(sup))["type"] != "pong":
+        frames.append(frame["type"])
+    assert "offer" not in frames
+    await asyncio.gather(sup.close(), worker.close(), v.close())

@@ -21,6 +21,19 @@ from tests.support.clients import (
 )
 from tests.support.server import Server
 
+
+async def stored_sentiment(server: Server, cid: str, tok: str) -> dict:
+    """The conversation once its scores are written (they follow the live
+    frame by up to a fraction of a second)."""
+    async with httpx.AsyncClient(headers=bearer(tok)) as client:
+        async with asyncio.timeout(5):
+            while True:
+                shown = (await client.get(server.http + f"/api/v1/conversations/{cid}")).json()
+                if shown["sentiment"] is not None:
+                    return shown
+                await asyncio.sleep(0.05)
+
+
 ANGRY = "This is the THIRD time I ask!!! Still waiting, terrible service. Cancel my account."
 
 
@@ -43,7 +56,7 @@ async def test_angry_message_scores_negative_for_agent_and_alerts_supervisor(ser
     alert = await recv_until(s, "sentiment_alert", conversation_id=cid)
     assert alert["kind"] == "sentiment_below" and alert["rolling"] < -0.5
 
-    shown = httpx.get(server.http + f"/api/v1/conversations/{cid}", headers=bearer(alice)).json()
+    shown = await stored_sentiment(server, cid, alice)
     assert shown["sentiment"]["label"] == "negative"
     assert shown["sentiment"]["rolling"] < -0.5
     history = httpx.get(
