@@ -29,9 +29,9 @@ from gateway.frames import (
     parse_agent_frame,
 )
 from gateway.hub import SUPERVISORS, Event, conv_topic, user_topic
+from gateway.routing import ROUTED_ROLES
 from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
-from gateway.routing import ROUTED_ROLES
 from gateway.ws_visitor import acknowledge
 
 
