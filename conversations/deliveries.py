@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from conversations import schema as t
@@ -174,6 +174,28 @@ class DeliveryStore:
         found = await self.delivery(message_id)
         assert found is not None
         return found
+
+    async def unfinished(self, channels: Sequence[str], since: datetime) -> list[str]:
+        """Agent and bot replies on these channels whose send never finished
+        (no record, or queued with no attempt counted): the process stopped
+        before they went out. Oldest first."""
+        m, d = t.messages, t.deliveries
+        query = (
+            select(m.c.id)
+            .select_from(m.outerjoin(d, d.c.message_id == m.c.id))
+            .where(
+                m.c.sender_role.in_(["agent", "bot"]),
+                m.c.channel.in_(list(channels)),
+                m.c.created_at >= since,
+                or_(
+                    d.c.message_id.is_(None),
+                    and_(d.c.attempts == 0, d.c.dead_letter.is_(False)),
+                ),
+            )
+            .order_by(m.c.created_at, m.c.seq)
+        )
+        async with self._engines.read.connect() as conn:
+            return [row.id for row in await conn.execute(query)]
 
     async def delivery(self, message_id: str) -> Delivery | None:
         query = select(t.deliveries).where(t.deliveries.c.message_id == message_id)

@@ -645,6 +645,13 @@ class Store:
         async with self._engines.read.connect() as conn:
             return [_message(r) for r in await conn.execute(query)]
 
+    async def message(self, message_id: str) -> Message | None:
+        async with self._engines.read.connect() as conn:
+            row = (
+                await conn.execute(select(t.messages).where(t.messages.c.id == message_id))
+            ).first()
+        return _message(row) if row else None
+
     async def message_by_external_id(self, channel: str, external_id: str) -> Message | None:
         query = select(t.messages).where(
             t.messages.c.channel == channel, t.messages.c.external_id == external_id

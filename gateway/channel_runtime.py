@@ -23,6 +23,7 @@ import logging
 import weakref
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels import (
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 
 OPEN = (ConversationStatus.QUEUED, ConversationStatus.OFFERED, ConversationStatus.ASSIGNED)
 STOP_GRACE_S = 5.0
+
+
+RESUME_WINDOW = timedelta(days=2)
+"""Older unsent replies are left to an operator rather than sent late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,7 @@ class ChannelRuntime:
         settings = self.services.settings
         self.senders = build_senders(self.config, settings.public_url)
         self.services.commit_listeners.append(self._on_commit)
+        await self._resume()
         # SMTP always listens (the protocol's fixed point); with no addresses
         # configured every recipient is refused with 550. A port already in
         # use is logged, not fatal: chat and webhooks keep working.
@@ -111,6 +117,15 @@ class ChannelRuntime:
             ", ".join(sorted(self.senders)) or "none",
             f"on {settings.smtp_host}:{self.email_server.port}" if self.email_server else "off",
         )
+
+    async def _resume(self) -> None:
+        """Send the replies a previous process stored but did not finish
+        sending (at-least-once: one cut off mid-call may go out twice)."""
+        since = datetime.now(UTC) - RESUME_WINDOW
+        for message_id in await self.deliveries.unfinished(CHANNELS, since):
+            message = await self.services.store.message(message_id)
+            if message is not None:
+                self._spawn(self._deliver(message))
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):

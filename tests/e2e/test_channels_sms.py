@@ -3,10 +3,12 @@ twilio client to the stand-in, delivery reports back to the agent."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.standins.http import FailureQueue
 from tests.standins.payloads import OUR_NUMBER, twilio_sms, twilio_status
 from tests.support.channels import ChannelRig, channel_rig
 from tests.support.clients import msg_id, recv_until, send
@@ -199,3 +201,34 @@ async def test_stop_opts_out_and_replies_are_refused_until_start(rig: ChannelRig
     assert sent["status"] == "queued"
     assert rig.twilio.received[-1].form["Body"] == "welcome back"
     await ws.close()
+
+
+async def test_reply_cut_off_by_a_restart_is_sent_when_the_server_is_back(rig: ChannelRig):
+    phone = "+14155550199"
+    assert (await rig.post_twilio(twilio_sms("hi", sid=sid(90), sender=phone))).status_code == 200
+    (conversation,) = rig.conversations(phone=phone)
+    cid = conversation["id"]
+    ws = await rig.take(cid)
+    rig.twilio.fail(503, 20500, "Internal Server Error", times=1000)  # Twilio is down
+    await send(ws, type="message", conversation_id=cid, client_msg_id=msg_id(), text="resume me")
+    ack = await recv_until(ws, "ack")
+    await recv_until(ws, "delivery", message_id=ack["message_id"], status="queued")
+    await ws.close()
+
+    await asyncio.to_thread(rig.server.stop)  # mid-retry
+    rig.twilio.failures = FailureQueue()  # Twilio is back
+    await asyncio.to_thread(rig.server.start)
+
+    def finished() -> bool:
+        rows = rig.db("SELECT attempts FROM deliveries WHERE message_id = ?", ack["message_id"])
+        return bool(rows) and rows[0][0] >= 1
+
+    async with asyncio.timeout(15):
+        while not finished():
+            await asyncio.sleep(0.05)
+    delivered = [r for r in rig.twilio.received if r.form.get("Body") == "resume me"]
+    assert delivered[-1].form["To"] == phone
+    (status,) = rig.db(
+        "SELECT status, dead_letter FROM deliveries WHERE message_id = ?", ack["message_id"]
+    )
+    assert status == ("queued", 0)  # accepted by Twilio, as Twilio words it
