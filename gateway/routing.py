@@ -84,10 +84,13 @@ class RoutingShell:
                     await task
 
     async def _rebuild(self) -> None:
+        """Replay the store into the router. Its commands are dropped: the
+        store already says where everything is, and no agent is connected
+        yet, so offers are made as agents arrive."""
         store, now = self._services.store, time.time()
         for user in await store.list_users():
             if user.role in ROUTED_ROLES and not user.disabled:
-                self._apply(self._upsert(user), now)
+                self.router.handle(self._upsert(user), now)
         open_ones = await store.list_conversations(
             statuses=[*OPEN, ConversationStatus.ASSIGNED.value], limit=100_000
         )
@@ -104,15 +107,11 @@ class RoutingShell:
                 continue  # arrives with its first message
             self._routed.add(conversation.id)
             arrived = self._item(conversation, None, conversation.created_at.timestamp())
-            self._apply(r.ItemArrived(arrived), now)
+            self.router.handle(r.ItemArrived(arrived), now)
             if conversation.assigned_agent_id:
-                self._apply(
+                self.router.handle(
                     r.ManualAssign(conversation.id, conversation.assigned_agent_id, force=True), now
                 )
-
-    def _apply(self, event: r.Event, now: float) -> list[r.Command]:
-        """For the rebuild only: decisions wait until the consumer runs."""
-        return self.router.handle(event, now)
 
     # -- the event log -------------------------------------------------------
 

@@ -226,3 +226,15 @@ async def test_supervisors_watch_but_are_not_offered_work(srv: Server):
         frames.append(frame["type"])
     assert "offer" not in frames
     await asyncio.gather(sup.close(), worker.close(), v.close())
+
+
+async def test_waiting_work_survives_a_restart_and_is_offered_after_it(srv: Server):
+    cid, v = await waiting_conversation(srv, name="Patient")  # nobody is connected
+    await v.close()
+    srv.stop()
+    srv.start()
+    a, _ = await agent(srv.ws, new_agent(srv))
+    offer = await recv_until(a, "offer", timeout=5)
+    assert offer["conversation_id"] == cid
+    assert offer["context"]["customer"]["name"] == "Patient"
+    await a.close()
