@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
@@ -32,6 +32,8 @@ from conversations.engine import Engines
 from conversations.errors import StoreError
 from conversations.models import Customer
 from conversations.store import _customer
+from conversations.times import as_utc as _aware
+from conversations.times import utcnow
 
 STATUS_RANK = {
     "queued": 0,
@@ -43,14 +45,6 @@ STATUS_RANK = {
 }
 FINAL_STATUSES = frozenset({"failed", "undelivered"})
 THREAD_REFERENCES_MAX = 20
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class CustomerNotFound(StoreError):

@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +54,7 @@ from conversations.models import (
     TimelineEvent,
     User,
 )
+from conversations.times import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,8 @@ SENTIMENT_FLUSH_S = 0.2
 OPEN_STATUSES = (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    return None if moment is None else as_utc(moment)
 
 
 def _customer(row: Any, prefix: str = "") -> Customer:
