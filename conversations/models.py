@@ -94,6 +94,15 @@ class Message:
         }
         if self.sentiment is not None:
             wire["sentiment"] = self.sentiment
+        attachments = self.attributes.get("attachments")
+        if attachments:
+            # What an agent may see; provider URLs and refs stay server-side.
+            wire["attachments"] = [
+                {k: a.get(k) for k in ("content_type", "filename", "size", "inline")}
+                for a in attachments
+            ]
+        if self.attributes.get("html"):
+            wire["html"] = self.attributes["html"]  # sanitised on the way in
         return wire
 
 

@@ -167,6 +167,10 @@ async def test_multipart_with_attachments_and_latin1_are_stored(rig: ChannelRig)
     attributes = rig.attributes(stored["message_id"])
     assert [a["filename"] for a in attributes["attachments"]] == ["photo0.png", "photo1.png"]
     assert all(a["size"] == 500 for a in attributes["attachments"])
+    # ... and the agent sees them on the message (without provider details).
+    shown = rig.messages(conversation["id"])[-1]["attachments"]
+    assert [(a["filename"], a["size"]) for a in shown] == [("photo0.png", 500), ("photo1.png", 500)]
+    assert all(set(a) == {"content_type", "filename", "size", "inline"} for a in shown)
     assert "<b>attached</b>" in attributes["html"]
 
     await deliver(

@@ -38,7 +38,10 @@ async def test_visitor_and_agent_talk_live_and_resume_gets_exactly_the_missed(se
     assert ack["client_msg_id"] == first and ack["seq"] == 1
 
     a, _ = await agent(server.ws, alice)
-    listed = httpx.get(server.http + "/api/v1/conversations?status=queued", headers=bearer(alice))
+    # Waiting: queued, or already ringing at alice (the router is live).
+    listed = httpx.get(
+        server.http + "/api/v1/conversations?status=queued,offered", headers=bearer(alice)
+    )
     assert cid in [c["id"] for c in listed.json()["conversations"]]
     taken = httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     assert taken.status_code == 200 and taken.json()["status"] == "assigned"
