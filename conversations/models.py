@@ -11,7 +11,7 @@ JSON = dict[str, Any]
 
 def rfc3339(moment: datetime) -> str:
     """Render a UTC time as RFC 3339 with a ``Z`` suffix (the wire format)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

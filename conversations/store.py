@@ -9,6 +9,7 @@ acknowledged" affordable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
@@ -17,26 +18,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Row,
     and_,
-    bindparam,
     func,
     insert,
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conversations import schema as t
+from conversations.batches import SentimentRecord, WriterConnection, append_batch, score_batch
 from conversations.engine import Engines, create_engines
 from conversations.errors import (
     AlreadyAssigned,
-    ConversationClosed,
     ConversationNotFound,
     StoreError,
     UserExists,
@@ -59,6 +57,7 @@ from conversations.times import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 SENTIMENT_FLUSH_S = 0.2
+CHECKPOINT_EVERY_S = 0.5
 
 OPEN_STATUSES = (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
 
@@ -157,9 +156,12 @@ class Store:
     def __init__(self, engines: Engines) -> None:
         self._engines = engines
         self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="message-writer")
-        self._sentiments: list[tuple[str, str, float, str, JSON]] = []
+        self._writer = WriterConnection(engines.batch)
+        """Used on the batch thread only."""
+        self._sentiments: list[SentimentRecord] = []
         self._sentiments_in_flight = False
         self._sentiment_timer: asyncio.TimerHandle | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -168,7 +170,20 @@ class Store:
         store = cls(engines)
         async with engines.write.begin() as conn:
             await conn.run_sync(upgrade)
+        if engines.dialect == "sqlite":
+            store._checkpoints = asyncio.create_task(store._checkpoint(), name="wal-checkpoint")
         return store
+
+    async def _checkpoint(self) -> None:
+        """Keep the WAL short, on a thread of its own (see engine.py)."""
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1, thread_name_prefix="wal-checkpoint") as thread:
+            while True:
+                await asyncio.sleep(CHECKPOINT_EVERY_S)
+                try:
+                    await loop.run_in_executor(thread, self._engines.checkpoint)
+                except Exception as exc:  # busy or I/O trouble: try again later
+                    log.warning("WAL checkpoint failed: %s", exc)
 
     @property
     def dialect(self) -> str:
@@ -180,7 +195,12 @@ class Store:
         return self._engines
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
         await self.flush_sentiments()
+        self._batch_thread.submit(self._writer.close).result()
         self._batch_thread.shutdown(wait=True)
         await self._engines.dispose()
 
@@ -495,20 +515,8 @@ class Store:
             else:
                 await asyncio.sleep(0.01)  # another flush is finishing
 
-    def _write_sentiments(self, records: list[tuple[str, str, float, str, JSON]]) -> None:
-        with self._engines.batch.begin() as conn:
-            conn.execute(
-                _score_message,
-                [
-                    {"b_id": m, "b_score": score, "b_label": label}
-                    for m, _, score, label, _ in records
-                ],
-            )
-            latest = {cid: summary for _, cid, _, _, summary in records}
-            conn.execute(
-                _conversation_sentiment,
-                [{"b_id": cid, "b_summary": summary} for cid, summary in latest.items()],
-            )
+    def _write_sentiments(self, records: list[SentimentRecord]) -> None:
+        score_batch(self._writer, records)
 
     async def set_routing(
         self,
@@ -558,74 +566,7 @@ class Store:
         return await loop.run_in_executor(self._batch_thread, self._append_batch, requests)
 
     def _append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendResult | StoreError]:
-        now = utcnow()
-        conv_ids = sorted({r.conversation_id for r in requests})
-        with self._engines.batch.begin() as conn:
-            seq_query = select(
-                t.conversations.c.id, t.conversations.c.last_seq, t.conversations.c.status
-            ).where(t.conversations.c.id.in_(conv_ids))
-            if self.dialect == "postgresql":
-                # Lock in id order so that two nodes writing overlapping
-                # batches cannot deadlock.
-                seq_query = seq_query.order_by(t.conversations.c.id).with_for_update()
-            state = {r.id: [r.last_seq, r.status] for r in conn.execute(seq_query)}
-            existing = _existing(conn, requests)
-            results: list[AppendResult | StoreError] = []
-            rows: list[dict[str, Any]] = []
-            for req in requests:
-                key = _keys(req)
-                known = next((existing[k] for k in key if k in existing), None)
-                if known is not None:
-                    results.append(AppendResult(known, duplicate=True, origin=req.origin))
-                    continue
-                conv = state.get(req.conversation_id)
-                if conv is None:
-                    results.append(ConversationNotFound(req.conversation_id))
-                    continue
-                if conv[1] == ConversationStatus.CLOSED.value:
-                    results.append(ConversationClosed(req.conversation_id))
-                    continue
-                conv[0] += 1
-                message = Message(
-                    id=new_id("m"),
-                    conversation_id=req.conversation_id,
-                    seq=conv[0],
-                    sender_role=req.sender_role,
-                    sender_id=req.sender_id,
-                    sender_name=req.sender_name,
-                    text=req.text,
-                    channel=req.channel,
-                    created_at=now,
-                    client_msg_id=req.client_msg_id,
-                    attributes=req.attributes,
-                )
-                for k in key:
-                    existing[k] = message
-                rows.append(
-                    {
-                        "id": message.id,
-                        "conversation_id": message.conversation_id,
-                        "seq": message.seq,
-                        "sender_role": message.sender_role,
-                        "sender_id": message.sender_id,
-                        "sender_name": message.sender_name,
-                        "client_msg_id": message.client_msg_id,
-                        "channel": message.channel,
-                        "external_id": req.external_id,
-                        "text": message.text,
-                        "attributes": message.attributes,
-                        "created_at": now,
-                    }
-                )
-                results.append(AppendResult(message, duplicate=False, origin=req.origin))
-            if rows:
-                conn.execute(insert(t.messages), rows)
-                touched = {row["conversation_id"] for row in rows}
-                conn.execute(
-                    _advance_seq,
-                    [{"b_id": cid, "b_seq": state[cid][0], "b_now": now} for cid in touched],
-                )
-        return results
+        return append_batch(self._writer, requests, utcnow(), _message)
 
     async def messages_after(
         self, conversation_id: str, after_seq: int = 0, limit: int = 1000
@@ -760,56 +701,3 @@ class Store:
         async with self._engines.read.connect() as conn:
             rows = await conn.execute(select(t.users).order_by(t.users.c.username))
             return [_user(r) for r in rows]
-
-
-def _existing(
-    conn: Connection, requests: Sequence[AppendRequest]
-) -> dict[tuple[str, ...], Message]:
-    clauses = []
-    client_keys = {(r.conversation_id, r.client_msg_id) for r in requests if r.client_msg_id}
-    if client_keys:
-        # Exact pairs: separate IN lists would match a conversation's whole history.
-        pair = tuple_(t.messages.c.conversation_id, t.messages.c.client_msg_id)
-        clauses.append(pair.in_(sorted(client_keys)))
-    external = [r for r in requests if r.external_id is not None]
-    if external:
-        clauses.append(t.messages.c.external_id.in_({r.external_id for r in external}))
-    if not clauses:
-        return {}
-    found: dict[tuple[str, ...], Message] = {}
-    for row in conn.execute(select(t.messages).where(or_(*clauses))):
-        message = _message(row)
-        m = row._mapping
-        if m["client_msg_id"] is not None:
-            found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = message
-        if m["external_id"] is not None:
-            found[("x", m["channel"], m["external_id"])] = message
-    return found
-
-
-_advance_seq = (
-    update(t.conversations)
-    .where(t.conversations.c.id == bindparam("b_id"))
-    .values(last_seq=bindparam("b_seq"), updated_at=bindparam("b_now"))
-)
-
-
-_score_message = (
-    update(t.messages)
-    .where(t.messages.c.id == bindparam("b_id"))
-    .values(sentiment_score=bindparam("b_score"), sentiment_label=bindparam("b_label"))
-)
-_conversation_sentiment = (
-    update(t.conversations)
-    .where(t.conversations.c.id == bindparam("b_id"))
-    .values(sentiment=bindparam("b_summary", type_=t.conversations.c.sentiment.type))
-)
-
-
-def _keys(req: AppendRequest) -> list[tuple[str, ...]]:
-    keys: list[tuple[str, ...]] = []
-    if req.client_msg_id is not None:
-        keys.append(("c", req.conversation_id, req.sender_id or "", req.client_msg_id))
-    if req.external_id is not None:
-        keys.append(("x", req.channel, req.external_id))
-    return keys

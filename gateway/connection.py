@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,11 @@ class Connection:
         self.websocket = websocket
         self._hub = hub
         self._store = store
-        self._outbox: asyncio.Queue[str | Event | _Sync | _Close] = asyncio.Queue(queue_size)
+        # A deque and one waiter rather than asyncio.Queue: every frame to
+        # every client passes here, and the queue's bookkeeping showed up.
+        self._outbox: deque[str | Event | _Sync | _Close] = deque()
+        self._limit = queue_size
+        self._waiter: asyncio.Future[None] | None = None
         self._last_seq: dict[str, int] = {}
         self._topics: set[str] = set()
         self._sender: asyncio.Task[None] | None = None
@@ -81,10 +86,10 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        try:
-            self._outbox.put_nowait(_Close(code, reason))
-        except asyncio.QueueFull:
+        if len(self._outbox) >= self._limit:
             self._abort(code, reason)
+        else:
+            self._push(_Close(code, reason))
 
     async def closed(self) -> None:
         """Wait until the sender has finished (after ``close``)."""
@@ -132,12 +137,18 @@ class Connection:
         if self._held is not None and not isinstance(item, str):
             self._held.append(item)
             return
-        try:
-            self._outbox.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._outbox) >= self._limit:
             log.warning("%s: client is too slow; disconnecting", self.id)
             self.closing = True
             self._abort(CLOSE_TRY_AGAIN, "too slow")
+        else:
+            self._push(item)
+
+    def _push(self, item: str | Event | _Sync | _Close) -> None:
+        self._outbox.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def listen(self, topic: str) -> None:
         """Receive a topic's frames (no ``seq`` bookkeeping)."""
@@ -168,8 +179,13 @@ class Connection:
 
     async def _run(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while True:
-                item = await self._outbox.get()
+                if not self._outbox:
+                    self._waiter = loop.create_future()
+                    await self._waiter
+                    continue
+                item = self._outbox.popleft()
                 if isinstance(item, str):
                     await self.websocket.send_text(item)
                 elif isinstance(item, Event):

@@ -235,8 +235,7 @@ class RoutingShell:
         self.submit(r.AgentDisconnected(user_id))
 
     def presence(self, user_id: str) -> str:
-        snapshot = self.router.agents_snapshot().get(user_id)
-        return snapshot.presence if snapshot is not None else "offline"
+        return self.router.presence_of(user_id) or "offline"
 
     # -- carrying out commands ---------------------------------------------------
 

@@ -198,6 +198,12 @@ class Router:
             )
         return snaps
 
+    def presence_of(self, agent_id: str) -> str | None:
+        """One agent's effective presence (None for an agent never seen)."""
+        if agent_id not in self._index.agents:
+            return None
+        return self._presence.effective(agent_id)
+
     def agents_snapshot(self) -> dict[str, AgentSnapshot]:
         snaps = {}
         for aid, agent in sorted(self._index.agents.items()):
