@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +77,46 @@ async def test_duplicate_client_msg_id_returns_the_stored_message(store: Store):
     assert not again[1].duplicate and again[2].duplicate
     assert again[1].message.id == again[2].message.id
     assert [m.seq for m in await store.messages_after(cid)] == [1, 2]
+
+
+async def test_rows_written_in_a_batch_read_back_the_same_everywhere(store: Store):
+    """Batches bypass Core; what they write (times, JSON) must read back equal
+    through Core and through the batch's own duplicate lookup."""
+    cid = await conversation(store)
+    attributes = {"attachments": [{"content_type": "image/png", "size": 3}], "n": 1}
+    [first] = await store.append_messages([req(cid, "pic", "k9", attributes=attributes)])
+    [stored] = await store.messages_after(cid)
+    [again] = await store.append_messages([req(cid, "pic", "k9", attributes=attributes)])
+    for message in (stored, again.message):
+        assert message.created_at == first.message.created_at
+        assert message.attributes == attributes
+        assert message.to_wire() == first.message.to_wire()
+
+
+async def test_sqlite_wal_is_checkpointed_off_the_write_path(tmp_path: Path):
+    path = tmp_path / "wal.sqlite3"
+    own = await Store.open(f"sqlite:///{path}")
+    try:
+        cid = await conversation(own)
+        await own.append_messages([req(cid, f"m{i}") for i in range(50)])
+
+        def in_main_file() -> int:
+            # immutable=1 ignores the WAL: only checkpointed rows are seen.
+            with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as db:
+                return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+        seen = 0
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(sqlite3.DatabaseError):
+                seen = in_main_file()
+            if seen == 50:
+                break
+        assert seen == 50
+        async with own.engines.write.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    finally:
+        await own.close()
 
 
 async def test_same_client_msg_id_from_different_senders_is_two_messages(store: Store):
