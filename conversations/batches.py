@@ -1,15 +1,15 @@
 """The message writer thread's batches, each one transaction on the raw DB-API cursor.
 
 Appending messages is the hot path of the gateway: every message a customer
-or agent sends passes through here before it is acknowledged. SQLAlchemy Core costs tens of
-microseconds of Python per row (parameter construction, type processing,
-result wrapping) and this runs on a thread that shares the GIL with the event
-loop, so the batch talks to the driver directly: one lookup for idempotency
+or agent sends passes through here before it is acknowledged. SQLAlchemy
+Core costs tens of microseconds of Python per row (parameters, type
+processing, result wrapping), and this thread shares the GIL with the event
+loop. So a batch talks to the driver directly: one lookup for idempotency
 keys, one ``executemany`` insert, one ``executemany`` to advance ``seq``, on
-a connection the writer thread holds for its whole life (a pool checkout and
+a connection the thread holds for its whole life (a pool checkout and
 SQLAlchemy's transaction bookkeeping cost as much as a small batch). Values
-go through the column types' own bind and result processors, so rows written
-here read back exactly like rows written through Core, and the other way round.
+go through the column types' own bind and result processors, so these rows
+read back through Core exactly like rows Core wrote, and the other way round.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _INSERT_COLUMNS = (
 _CLOSED = ConversationStatus.CLOSED.value
 
 
-def keys(req: AppendRequest) -> list[Key]:
+def _keys(req: AppendRequest) -> list[Key]:
     """The idempotency keys of a request: a client's own id for its message
     (per conversation and sender) and a channel's id for an inbound one."""
     out: list[Key] = []
@@ -193,7 +193,7 @@ def append_batch(
         results: list[AppendResult | StoreError] = []
         rows: list[tuple[Any, ...]] = []
         for req in requests:
-            key = keys(req)
+            key = _keys(req)
             known = next((existing[k] for k in key if k in existing), None)
             if known is not None:
                 results.append(AppendResult(known, duplicate=True, origin=req.origin))

@@ -33,12 +33,13 @@ class Engines:
     """Synchronous, for the message writer thread: a whole batch is one
     function call there instead of a dozen round trips through the loop."""
     dialect: str
-    checkpointer: Engine
+    checkpointer: Engine | None = None
+    """SQLite only: its own connection for WAL checkpoints."""
 
     def checkpoint(self, mode: str = "PASSIVE") -> None:
         """Copy the SQLite WAL back into the database file (a no-op on
         PostgreSQL). PASSIVE never waits for writers or readers."""
-        if self.dialect != "sqlite":
+        if self.checkpointer is None:
             return
         with self.checkpointer.connect() as conn:
             conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
@@ -48,7 +49,7 @@ class Engines:
         if self.read is not self.write:
             await self.read.dispose()
         self.batch.dispose()
-        if self.checkpointer is not self.batch:
+        if self.checkpointer is not None:
             self.checkpointer.dispose()
 
 
@@ -119,4 +120,4 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
         return Engines(read, write, batch, "sqlite", checkpointer)
     engine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
     batch = create_engine(parsed, pool_size=1, pool_pre_ping=True, **_JSON)
-    return Engines(engine, engine, batch, "postgresql", batch)
+    return Engines(engine, engine, batch, "postgresql")

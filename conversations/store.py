@@ -170,7 +170,7 @@ class Store:
         store = cls(engines)
         async with engines.write.begin() as conn:
             await conn.run_sync(upgrade)
-        if engines.dialect == "sqlite":
+        if engines.checkpointer is not None:
             store._checkpoints = asyncio.create_task(store._checkpoint(), name="wal-checkpoint")
         return store
 
