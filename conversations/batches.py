@@ -15,10 +15,10 @@ read back through Core exactly like rows Core wrote, and the other way round.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Dialect, Engine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -49,6 +49,7 @@ _INSERT_COLUMNS = (
     "created_at",
 )
 _CLOSED = ConversationStatus.CLOSED.value
+T = TypeVar("T")
 
 
 def _keys(req: AppendRequest) -> list[Key]:
@@ -143,28 +144,40 @@ class WriterConnection:
         self.sql = _Sql(engine.dialect)
         self.dialect = engine.dialect
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A cursor inside a transaction committed on success, rolled back on
-        error; a connection that failed is replaced for the next batch."""
-        if self._raw is None:
-            self._raw = self._engine.raw_connection()
-        raw = self._raw
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if not self.sql.postgres:
-                cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
-            raw.commit()
-        except BaseException:
+    def run(self, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` in one transaction: committed if it returns,
+        rolled back if it raises. A connection found dead (the database
+        restarted) is replaced and the work run once more, unless it died
+        during the commit, when whether it committed is unknown."""
+        for attempt in (1, 2):
+            if self._raw is None:
+                self._raw = self._engine.raw_connection()
+            raw = self._raw
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            committing = False
             try:
-                raw.rollback()
-            except Exception:
-                self.close(invalidate=True)
-            raise
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
+                if not self.sql.postgres:
+                    cursor.execute("BEGIN IMMEDIATE")
+                result = work(cursor)
+                committing = True
+                raw.commit()
+                return result
+            except Exception as exc:
+                lost = isinstance(exc, self.dialect.loaded_dbapi.Error) and (
+                    self.dialect.is_disconnect(exc, raw.driver_connection, cursor)
+                )
+                try:
+                    raw.rollback()
+                except Exception:
+                    lost = True
+                if lost:
+                    self.close(invalidate=True)
+                if not lost or committing or attempt == 2:
+                    raise
+            finally:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+        raise AssertionError("unreachable")
 
     def close(self, *, invalidate: bool = False) -> None:
         raw, self._raw = self._raw, None
@@ -184,7 +197,8 @@ def append_batch(
     errors in the list; they do not fail the batch.
     """
     sql = conn.sql
-    with conn.transaction() as cursor:
+
+    def work(cursor: Any) -> list[AppendResult | StoreError]:
         conv_ids = sorted({r.conversation_id for r in requests})
         cursor.execute(*sql.conversations(conv_ids))
         state = {row[0]: [row[1], row[2]] for row in cursor.fetchall()}
@@ -242,18 +256,23 @@ def append_batch(
             cursor.executemany(sql.insert, rows)
             touched = {row[1] for row in rows}
             cursor.executemany(sql.advance, [(state[c][0], stored_at, c) for c in touched])
-    return results
+        return results
+
+    return conn.run(work)
 
 
 def score_batch(conn: WriterConnection, records: Sequence[SentimentRecord]) -> None:
     """Store message scores and, per conversation, the latest rolling summary."""
     sql = conn.sql
-    with conn.transaction() as cursor:
+
+    def work(cursor: Any) -> None:
         cursor.executemany(sql.score, [(score, label, m) for m, _, score, label, _ in records])
         latest = {cid: summary for _, cid, _, _, summary in records}
         cursor.executemany(
             sql.summary, [(sql.summary_json(summary), cid) for cid, summary in latest.items()]
         )
+
+    conn.run(work)
 
 
 def _existing(

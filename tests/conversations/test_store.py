@@ -21,6 +21,7 @@ from conversations import (
 )
 from conversations.errors import AlreadyAssigned
 from conversations.writer import MessageWriter
+from tests.support.services import scratch_postgres
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,28 @@ async def test_sqlite_wal_is_checkpointed_off_the_write_path(tmp_path: Path):
             assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
     finally:
         await own.close()
+
+
+async def test_writer_survives_a_database_restart():
+    """The writer holds its connection; when PostgreSQL drops it (a restart,
+    a failover), the next batch reconnects instead of failing its senders."""
+    import psycopg
+
+    with scratch_postgres() as url:
+        own = await Store.open(url)
+        try:
+            cid = await conversation(own)
+            await own.append_messages([req(cid, "before")])
+            with psycopg.connect(url, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+            assert killed is not None and killed[0] >= 1
+            [after] = await own.append_messages([req(cid, "after")])
+            assert after.message.seq == 2
+        finally:
+            await own.close()
 
 
 async def test_same_client_msg_id_from_different_senders_is_two_messages(store: Store):
