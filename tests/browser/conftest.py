@@ -24,8 +24,8 @@ AGENT_PASSWORD = "correct horse battery"
 EXPECTED_BROWSER_LOGS = ("Failed to load resource", "WebSocket connection to")
 
 
-def start_server(workdir: Path) -> Server:
-    srv = Server(workdir, f"sqlite:///{workdir}/db.sqlite3")
+def start_server(workdir: Path, **env: str) -> Server:
+    srv = Server(workdir, f"sqlite:///{workdir}/db.sqlite3", **env)
     srv.add_user("alice", AGENT_PASSWORD, "agent")
     srv.add_user("bob", AGENT_PASSWORD, "agent")
     srv.add_user("sam", AGENT_PASSWORD, "supervisor")

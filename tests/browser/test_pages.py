@@ -9,8 +9,10 @@ the next test's agents are not offered old ones.
 from __future__ import annotations
 
 import re
+import smtplib
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -406,6 +408,35 @@ def test_supervisor_console_shows_live_operations_and_sentiment_alerts(
     # The mood is on the conversation the agent sees, too.
     expect(alice.locator("#conv-mood .senti")).to_have_text(re.compile("^\u22120\\.\\d\\d$"))
     for ctx in (v_ctx, s_ctx, a_ctx):
+        ctx.close()
+
+
+def test_the_console_shows_what_came_attached_to_an_email(
+    browser: Browser, tmp_path: Path, page_errors: PageErrors
+):
+    srv = start_server(tmp_path, SWITCHBOARD_EMAIL_ADDRESSES="support@example.com")
+    with srv:
+        ctx, alice = new_page(browser, page_errors)
+        signed_in(alice, srv, "alice")
+        set_presence(alice, srv, "alice", "away")
+        mail = EmailMessage()
+        mail["From"] = "Jane Roe <jane@customer.example>"
+        mail["To"] = "support@example.com"
+        mail["Subject"] = "Wrong invoice"
+        mail.set_content("The invoice is attached; the total is wrong.")
+        mail.add_attachment(
+            b"%PDF-1.4 " + b"x" * 3000, maintype="application", subtype="pdf", filename="inv.pdf"
+        )
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as smtp:
+            smtp.send_message(mail)
+
+        queue_item(alice, "Jane Roe").get_by_role("button", name=re.compile("^Take")).click()
+        message = alice.locator("#transcript li.msg-customer")
+        expect(message.locator(".bubble")).to_contain_text("the total is wrong")
+        files = message.locator(".attachment")
+        expect(files).to_have_count(1)
+        expect(files).to_contain_text("inv.pdf")
+        expect(files).to_contain_text("application/pdf · 3 KB")
         ctx.close()
 
 

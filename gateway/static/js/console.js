@@ -12,7 +12,7 @@
 
 import { ApiError, api } from "./api.js";
 import { LiveSocket } from "./live.js";
-import { ago, clock, dateTime, h, initials, labelize, store, uuid } from "./util.js";
+import { ago, bytes, clock, dateTime, h, initials, labelize, store, uuid } from "./util.js";
 
 const KEY = "switchboard.console";
 const QUEUE_REFRESH_MS = 5000;
@@ -927,10 +927,22 @@ function messageEl(m, c) {
       h("span", { class: "who" }, mine ? "You" : who),
       role === "bot" ? h("span", { class: "badge" }, "bot") : null,
       h("time", { datetime: m.created_at, title: dateTime(m.created_at) }, clock(m.created_at))),
-    h("div", { class: "bubble" }, m.text));
+    h("div", { class: "bubble" }, m.text),
+    attachmentsEl(m.attachments));
   const s = c?.sentiment.get(m.message_id) || (m.sentiment?.score != null ? m.sentiment : null);
   if (s) renderSentimentBadge(li, s);
   return li;
+}
+
+/** What came with a message (MMS pictures, email files): name, type and size.
+ * The gateway keeps a description, not the bytes, so there is nothing to open. */
+function attachmentsEl(list) {
+  if (!Array.isArray(list) || !list.length) return null;
+  return h("ul", { class: "attachments", "aria-label": "Attachments" },
+    ...list.map((a) => h("li", { class: "attachment", title: a.content_type || "" },
+      h("span", { class: "attachment-name" }, a.filename || a.content_type || "attachment"),
+      h("span", { class: "attachment-meta" },
+        [a.content_type, bytes(a.size)].filter(Boolean).join(" · ")))));
 }
 
 function renderSentimentBadge(li, s) {

@@ -64,6 +64,15 @@ export function ago(iso, now = Date.now()) {
   return `${Math.floor(s / 86400)}d`;
 }
 
+/** 2048 -> "2 KB": a file size for people. */
+export function bytes(n) {
+  const size = Number(n);
+  if (!Number.isFinite(size) || size < 0) return "";
+  if (size < 1024) return `${size} B`;
+  if (size < 1024 * 1024) return `${Math.round(size / 1024)} KB`;
+  return `${(size / (1024 * 1024)).toFixed(1)} MB`;
+}
+
 /** "Vera Lind" -> "VL" for avatars. */
 export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
