@@ -2,10 +2,12 @@
 score follows the message to staff as a ``sentiment`` frame.
 
 Delivery never waits for scoring: scoring starts from the commit hook, after
-the message has already been announced. Scores may come back out of order
-across messages, so each conversation applies them strictly in ``seq`` order
-(a chain of futures): the rolling customer score is then the same as if the
-messages had been scored one by one. Only the customer's messages move the
+the message has already been announced, one task per committed batch (not
+per message: under load a batch holds hundreds). Batches may be scored out of
+order, so each applies its scores only after the one before it (a chain of
+futures), in the batch's order, which is ``seq`` order within a conversation:
+the rolling customer score is then the same as if the messages had been
+scored one by one. Only the customer's messages move the
 conversation's score and its alerts; agent messages are scored for tone
 coaching and kept apart.
 """
@@ -43,7 +45,6 @@ MAX_REMEMBERED = 50_000
 class _Conversation:
     state: ConversationSentiment = field(default_factory=ConversationSentiment)
     alerts: AlertState = field(default_factory=AlertState)
-    tail: asyncio.Future[None] | None = None
     loaded: bool = False
 
 
@@ -53,7 +54,9 @@ class SentimentRuntime:
         self._config = config
         self._worker = SentimentWorker.from_config(config)
         self._conversations: dict[str, _Conversation] = {}
+        """Touched last at the end; only the applying task changes it."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tail: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         await self._worker.start()
@@ -66,41 +69,49 @@ class SentimentRuntime:
         await self._worker.close()
 
     def _on_commit(self, results: Sequence[AppendResult]) -> None:
-        for result in results:
-            message = result.message
-            if message.sender_role not in SCORED_ROLES or not message.text.strip():
-                continue
-            entry = self._conversations.get(message.conversation_id)
-            if entry is None:
-                if len(self._conversations) >= MAX_REMEMBERED:
-                    # Forget the oldest idle one; it reloads from the store.
-                    for cid, old in self._conversations.items():
-                        if old.tail is None or old.tail.done():
-                            del self._conversations[cid]
-                            break
-                entry = self._conversations[message.conversation_id] = _Conversation()
-            previous = entry.tail
-            entry.tail = asyncio.get_running_loop().create_future()
-            task = asyncio.create_task(self._score(message, entry, previous, entry.tail))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        messages = [
+            r.message
+            for r in results
+            if r.message.sender_role in SCORED_ROLES and r.message.text.strip()
+        ]
+        if not messages:
+            return
+        previous, self._tail = self._tail, asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._score(messages, previous, self._tail))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _score(
         self,
-        message: Message,
-        entry: _Conversation,
+        messages: list[Message],
         previous: asyncio.Future[None] | None,
         done: asyncio.Future[None],
     ) -> None:
         try:
-            sentiment = await self._worker.score(message.text)
-            if previous is not None:
-                await previous  # apply in seq order
-            await self._apply(message, entry, sentiment)
+            try:
+                scores = await self._worker.score_many([m.text for m in messages])
+            finally:
+                if previous is not None:
+                    await previous  # apply in commit order
+            for message, sentiment in zip(messages, scores, strict=True):
+                try:
+                    await self._apply(message, self._entry(message.conversation_id), sentiment)
+                except Exception:
+                    log.exception("applying the score of message %s failed", message.id)
         except Exception:
-            log.exception("scoring message %s failed", message.id)
+            log.exception("scoring %d messages failed", len(messages))
         finally:
             done.set_result(None)
+
+    def _entry(self, cid: str) -> _Conversation:
+        entry = self._conversations.pop(cid, None)
+        if entry is None:
+            entry = _Conversation()
+            if len(self._conversations) >= MAX_REMEMBERED:
+                # Forget the least recently scored; it reloads from the store.
+                del self._conversations[next(iter(self._conversations))]
+        self._conversations[cid] = entry
+        return entry
 
     async def _apply(self, message: Message, entry: _Conversation, sentiment: Sentiment) -> None:
         store, cid = self._services.store, message.conversation_id

@@ -216,6 +216,32 @@ class SentimentWorker:
             self._full.set()
         return await future
 
+    async def score_many(self, texts: Sequence[str]) -> list[Sentiment]:
+        """Score several texts, in order; they join the queue together.
+
+        Raises:
+            WorkerClosedError: the worker is not started or is closing.
+            ScoringError: the scorer failed on a batch holding one of them.
+        """
+        if not self.running:
+            raise WorkerClosedError("the sentiment worker is not running; call start() first")
+        loop = asyncio.get_running_loop()
+        requests = [_Request(text, None, loop.create_future()) for text in texts]
+        self._pending.extend(requests)
+        self._wakeup.set()
+        if len(self._pending) >= self._max_batch:
+            self._full.set()
+        scored: list[Sentiment] = []
+        failure: BaseException | None = None
+        for request in requests:  # every future is awaited, so none fails unseen
+            try:
+                scored.append(await request.future)
+            except SentimentError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return scored
+
     async def close(self) -> None:
         """Score what is already queued, then stop the executor. Idempotent."""
         if self._closing or self._batcher is None:

@@ -108,6 +108,21 @@ async def test_concurrent_requests_get_their_own_results_in_few_batches() -> Non
     assert stats.largest_batch == 64
 
 
+async def test_score_many_keeps_order_across_batches() -> None:
+    texts = [f"{MESSAGES[i % len(MESSAGES)]} #{i}" for i in range(150)]
+    async with SentimentWorker("lexicon", kind="process", max_batch=64) as worker:
+        results = await worker.score_many(texts)
+        assert worker.stats.batches == 3
+    assert results == [reference.score(t) for t in texts]
+
+
+async def test_score_many_fails_whole_when_a_batch_fails() -> None:
+    async with SentimentWorker(scorer=FailingOnce(), kind="thread") as worker:
+        with pytest.raises(ScoringError, match="model exploded"):
+            await worker.score_many(["first", "second"])
+        assert [s.score for s in await worker.score_many(["third"])] == [0.5]
+
+
 async def test_language_travels_with_each_request() -> None:
     async with SentimentWorker("lexicon", kind="thread") as worker:
         english, spanish = await asyncio.gather(
