@@ -357,23 +357,17 @@ def main() -> None:
 
     base = relay(args.pairs, args.messages, args.window)
     base_paced = relay_paced(args.pairs, args.rate, args.seconds)
-    ours = gateway(
-        args.pairs,
-        args.messages,
-        args.window,
-        args.database_url,
-        args.rate,
-        args.seconds,
-        scoring=True,
-    )
-    unscored = gateway(
-        args.pairs,
-        args.messages,
-        args.window,
-        args.database_url,
-        args.rate,
-        args.seconds,
-        scoring=False,
+    ours, unscored = (
+        gateway(
+            args.pairs,
+            args.messages,
+            args.window,
+            args.database_url,
+            args.rate,
+            args.seconds,
+            scoring=scoring,
+        )
+        for scoring in (True, False)
     )
     _table(
         f"closed loop: {args.pairs} pairs, window {args.window}",
