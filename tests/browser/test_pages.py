@@ -67,6 +67,16 @@ def new_page(browser: Browser, errors: PageErrors) -> tuple[BrowserContext, Page
     return context, errors.watch(context.new_page())
 
 
+def visitor_and_two_agents(
+    browser: Browser, web: Server, errors: PageErrors
+) -> tuple[tuple[BrowserContext, ...], Page, Page, Page]:
+    """A visitor page and the consoles of alice and bob, both signed in."""
+    (v_ctx, visitor), (a_ctx, alice), (b_ctx, bob) = (new_page(browser, errors) for _ in range(3))
+    signed_in(alice, web, "alice")
+    signed_in(bob, web, "bob")
+    return (v_ctx, a_ctx, b_ctx), visitor, alice, bob
+
+
 def start_visitor_chat(page: Page, web: Server, name: str, email: str, topic: str) -> None:
     page.goto(web.http + "/chat")
     page.get_by_label("Your name").fill(name)
@@ -290,11 +300,7 @@ def test_a_real_offer_counts_down_and_accept_assigns_it(
 def test_a_rejected_offer_goes_to_the_next_agent(
     browser: Browser, web: Server, page_errors: PageErrors
 ):
-    v_ctx, visitor = new_page(browser, page_errors)
-    a_ctx, alice = new_page(browser, page_errors)
-    b_ctx, bob = new_page(browser, page_errors)
-    signed_in(alice, web, "alice")
-    signed_in(bob, web, "bob")
+    (v_ctx, a_ctx, b_ctx), visitor, alice, bob = visitor_and_two_agents(browser, web, page_errors)
     start_visitor_chat(visitor, web, "Lena Berg", "lena@example.com", "Technical problem")
     visitor_says(visitor, "The export button does nothing")
 
@@ -324,11 +330,7 @@ def test_a_rejected_offer_goes_to_the_next_agent(
 def test_away_agents_see_it_waiting_and_a_manual_take_withdraws_the_offer(
     browser: Browser, web: Server, page_errors: PageErrors
 ):
-    v_ctx, visitor = new_page(browser, page_errors)
-    a_ctx, alice = new_page(browser, page_errors)
-    b_ctx, bob = new_page(browser, page_errors)
-    signed_in(alice, web, "alice")
-    signed_in(bob, web, "bob")
+    (v_ctx, a_ctx, b_ctx), visitor, alice, bob = visitor_and_two_agents(browser, web, page_errors)
     set_presence(alice, web, "alice", "away")
     set_presence(bob, web, "bob", "away")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,14 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Channel
 
 def sid(n: int) -> str:
     return f"SM{n:032x}"
+
+
+async def texted_and_taken(rig: ChannelRig, phone: str, text: str, n: int) -> tuple[str, Any]:
+    """A customer texts in; an agent takes the new conversation (its socket)."""
+    assert (await rig.post_twilio(twilio_sms(text, sid=sid(n), sender=phone))).status_code == 200
+    (conversation,) = rig.conversations(phone=phone)
+    cid = str(conversation["id"])
+    return cid, await rig.take(cid)
 
 
 async def test_sms_opens_a_conversation_an_agent_replies_and_sees_delivery(rig: ChannelRig):
@@ -138,10 +147,7 @@ async def test_mms_media_is_fetched_from_an_allowed_host_and_recorded(rig: Chann
 
 async def test_transient_failure_is_retried_permanent_one_is_a_dead_letter(rig: ChannelRig):
     phone = "+14155550105"
-    assert (await rig.post_twilio(twilio_sms("hi", sid=sid(40), sender=phone))).status_code == 200
-    (conversation,) = rig.conversations(phone=phone)
-    cid = conversation["id"]
-    ws = await rig.take(cid)
+    cid, ws = await texted_and_taken(rig, phone, "hi", 40)
 
     rig.twilio.fail(503, 20500, "Internal Server Error")
     await send(ws, type="message", conversation_id=cid, client_msg_id=msg_id(), text="retry me")
@@ -173,10 +179,7 @@ async def test_transient_failure_is_retried_permanent_one_is_a_dead_letter(rig: 
 
 async def test_stop_opts_out_and_replies_are_refused_until_start(rig: ChannelRig):
     phone = "+14155550106"
-    assert (await rig.post_twilio(twilio_sms("help", sid=sid(50), sender=phone))).status_code == 200
-    (conversation,) = rig.conversations(phone=phone)
-    cid = conversation["id"]
-    ws = await rig.take(cid)
+    cid, ws = await texted_and_taken(rig, phone, "help", 50)
 
     assert (await rig.post_twilio(twilio_sms("Stop", sid=sid(51), sender=phone))).status_code == 200
     stop = await recv_until(ws, "message", conversation_id=cid, text="STOP")
@@ -205,10 +208,7 @@ async def test_stop_opts_out_and_replies_are_refused_until_start(rig: ChannelRig
 
 async def test_reply_cut_off_by_a_restart_is_sent_when_the_server_is_back(rig: ChannelRig):
     phone = "+14155550199"
-    assert (await rig.post_twilio(twilio_sms("hi", sid=sid(90), sender=phone))).status_code == 200
-    (conversation,) = rig.conversations(phone=phone)
-    cid = conversation["id"]
-    ws = await rig.take(cid)
+    cid, ws = await texted_and_taken(rig, phone, "hi", 90)
     rig.twilio.fail(503, 20500, "Internal Server Error", times=1000)  # Twilio is down
     await send(ws, type="message", conversation_id=cid, client_msg_id=msg_id(), text="resume me")
     ack = await recv_until(ws, "ack")
