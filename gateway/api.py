@@ -270,6 +270,7 @@ async def create_user(request: Request) -> Response:
         )
     except UserExists as exc:
         raise Conflict(str(exc), code="user_exists") from None
+    services_of(request).user_changed(user)
     return JSONResponse(user.to_wire(), status_code=201)
 
 
@@ -282,6 +283,7 @@ async def update_user(request: Request) -> Response:
     user = await services_of(request).store.update_user(request.path_params["id"], **values)
     if user is None:
         raise NotFound("no such user")
+    services_of(request).user_changed(user)
     return JSONResponse(user.to_wire())
 
 

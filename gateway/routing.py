@@ -40,6 +40,10 @@ ROUTED_ROLES = ("agent", "bot")
 OPEN = (ConversationStatus.QUEUED.value, ConversationStatus.OFFERED.value)
 
 
+def _takes_routed_work(user: User) -> bool:
+    return user.role in ROUTED_ROLES and not user.disabled
+
+
 def _capacity(user: User) -> str | r.CapacityProfile | None:
     """A user's ``capacity``: ``{"profile": name}`` or an explicit profile."""
     if not user.capacity:
@@ -88,8 +92,10 @@ class RoutingShell:
         store already says where everything is, and no agent is connected
         yet, so offers are made as agents arrive."""
         store, now = self._services.store, time.time()
+        routed_users: set[str] = set()
         for user in await store.list_users():
-            if user.role in ROUTED_ROLES and not user.disabled:
+            if _takes_routed_work(user):
+                routed_users.add(user.id)
                 self.router.handle(self._upsert(user), now)
         open_ones = await store.list_conversations(
             statuses=[*OPEN, ConversationStatus.ASSIGNED.value], limit=100_000
@@ -106,12 +112,13 @@ class RoutingShell:
             if conversation.last_seq == 0 and conversation.status != "assigned":
                 continue  # arrives with its first message
             self._routed.add(conversation.id)
+            agent_id = conversation.assigned_agent_id
+            if agent_id is not None and agent_id not in routed_users:
+                continue  # with someone outside routing (a supervisor)
             arrived = self._item(conversation, None, conversation.created_at.timestamp())
             self.router.handle(r.ItemArrived(arrived), now)
-            if conversation.assigned_agent_id:
-                self.router.handle(
-                    r.ManualAssign(conversation.id, conversation.assigned_agent_id, force=True), now
-                )
+            if agent_id is not None:
+                self.router.handle(r.ManualAssign(conversation.id, agent_id, force=True), now)
 
     # -- the event log -------------------------------------------------------
 
@@ -181,16 +188,28 @@ class RoutingShell:
         if conversation.status in OPEN:
             self.submit(r.ItemArrived(self._item(conversation, first_message, time.time())))
 
-    def taken(self, conversation: Conversation) -> None:
-        """An agent took a conversation by hand: the router revokes any open
-        offer for it and counts the agent's load (entering it first if it
-        never arrived)."""
-        if conversation.id not in self._routed:
-            self._routed.add(conversation.id)
+    def taken(self, conversation: Conversation, by: User) -> None:
+        """Someone took a conversation by hand: the router revokes any open
+        offer for it. An agent's load counts it (the router learns of an agent
+        who never connected first, or the item would stay in line and be
+        offered to others); anyone else, a supervisor, takes it out of routing."""
+        entered = conversation.id in self._routed
+        self._routed.add(conversation.id)
+        if not _takes_routed_work(by):
+            if entered:
+                self.submit(r.ItemCancelled(conversation.id, "taken by staff"))
+            return
+        if not entered:
             arrived = conversation.created_at.timestamp()
             self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
-        assert conversation.assigned_agent_id is not None
-        self.submit(r.ManualAssign(conversation.id, conversation.assigned_agent_id, force=True))
+        self.submit(self._upsert(by))
+        self.submit(r.ManualAssign(conversation.id, by.id, force=True))
+
+    def user_changed(self, user: User) -> None:
+        """An account was created or edited: skills, capacity and queues apply
+        to routing at once, not at the agent's next connect."""
+        if _takes_routed_work(user):
+            self.submit(self._upsert(user))
 
     def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
         customer = {

@@ -22,6 +22,7 @@ from conversations import (
     Conversation,
     ConversationStatus,
     Store,
+    User,
 )
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
@@ -193,7 +194,9 @@ class Services:
         except IllegalTransition:
             raise Conflict("the conversation cannot be assigned now") from None
         if not via_router and self.routing is not None:
-            self.routing.taken(conversation)
+            by = await self.store.user_by_id(agent_id)
+            if by is not None:
+                self.routing.taken(conversation, by)
         self.announce_status(conversation)
         topic = user_topic(agent_id)
         self.hub.publish(
@@ -211,6 +214,10 @@ class Services:
         )
         self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
         return conversation
+
+    def user_changed(self, user: User) -> None:
+        if self.routing is not None:
+            self.routing.user_changed(user)
 
     async def sentiment_action(self, conversation_id: str, action: AlertAction) -> None:
         """Carry out a sentiment alert's action on a conversation that is still

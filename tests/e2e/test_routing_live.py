@@ -238,3 +238,63 @@ async def test_waiting_work_survives_a_restart_and_is_offered_after_it(srv: Serv
     assert offer["conversation_id"] == cid
     assert offer["context"]["customer"]["name"] == "Patient"
     await a.close()
+
+
+def routing_view(srv: Server) -> tuple[dict, dict]:
+    """The router's own queues and agents, as a supervisor sees them."""
+    boss = bearer(token(srv.http, "boss", PASSWORD))
+    queues = httpx.get(srv.http + "/api/v1/queues", headers=boss).json()["queues"]
+    return queues["default"], httpx.get(srv.http + "/api/v1/agents", headers=boss).json()["agents"]
+
+
+async def test_work_taken_by_hand_leaves_the_line(srv: Server):
+    """Taken over HTTP by an agent who never connected, or by a supervisor:
+    the router must not keep it in line (it would be offered to the next
+    agent for nothing), and the agent's load counts it, also after a restart."""
+    by_agent, v1 = await waiting_conversation(srv)
+    by_boss, v2 = await waiting_conversation(srv)
+    assert routing_view(srv)[0]["waiting"] == 2
+    offline = new_agent(srv, capacity={"channels": {"webchat": 1}})
+    offline_id = httpx.get(srv.http + "/api/v1/me", headers=bearer(offline)).json()["id"]
+    for cid, taker in ((by_agent, offline), (by_boss, token(srv.http, "boss", PASSWORD))):
+        taken = httpx.post(f"{srv.http}/api/v1/conversations/{cid}/assign", headers=bearer(taker))
+        assert taken.status_code == 200, taken.text
+    await asyncio.gather(v1.close(), v2.close())
+
+    for restart in (False, True):
+        if restart:
+            srv.stop()
+            srv.start()
+        async with asyncio.timeout(5):  # the takes reach the router through its event log
+            while (view := routing_view(srv))[0]["waiting"] or view[0]["offered"]:
+                await asyncio.sleep(0.05)
+        assert view[1][offline_id]["assigned"] == [by_agent]
+        full, _ = await agent(srv.ws, offline)  # at capacity: offered nothing
+        idle, _ = await agent(srv.ws, new_agent(srv))
+        fresh, v = await waiting_conversation(srv)
+        offer = await recv_until(idle, "offer", timeout=5)
+        assert offer["conversation_id"] == fresh
+        await send(idle, type="accept", offer_id=offer["offer_id"])
+        await recv_until(idle, "assigned")
+        await send(full, type="ping")
+        frames = []
+        while (frame := await recv(full))["type"] != "pong":
+            frames.append(frame["type"])
+        assert "offer" not in frames
+        await asyncio.gather(full.close(), idle.close(), v.close())
+
+
+async def test_account_changes_reach_the_router_at_once(srv: Server):
+    worker = new_agent(srv)
+    a, welcome = await agent(srv.ws, worker)
+    root = bearer(token(srv.http, "root", PASSWORD))
+    edited = httpx.patch(
+        f"{srv.http}/api/v1/users/{welcome['agent_id']}",
+        json={"capacity": {"channels": {"webchat": 7}}},
+        headers=root,
+    )
+    assert edited.status_code == 200, edited.text
+    async with asyncio.timeout(5):  # no reconnect needed
+        while routing_view(srv)[1][welcome["agent_id"]]["capacity"] != {"webchat": 7}:
+            await asyncio.sleep(0.05)
+    await a.close()
