@@ -256,7 +256,7 @@ async def list_users(request: Request) -> Response:
 
 
 async def create_user(request: Request) -> Response:
-    await user_caller(request, "admin")
+    who = await user_caller(request, "admin")
     body = await parse_body(request, UserCreate)
     try:
         user = await services_of(request).store.create_user(
@@ -270,12 +270,12 @@ async def create_user(request: Request) -> Response:
         )
     except UserExists as exc:
         raise Conflict(str(exc), code="user_exists") from None
-    services_of(request).user_changed(user)
+    await services_of(request).user_changed(user, actor=who.id)
     return JSONResponse(user.to_wire(), status_code=201)
 
 
 async def update_user(request: Request) -> Response:
-    await user_caller(request, "admin")
+    who = await user_caller(request, "admin")
     body = await parse_body(request, UserUpdate)
     values = body.model_dump(exclude_unset=True)
     if "password" in values:
@@ -283,7 +283,7 @@ async def update_user(request: Request) -> Response:
     user = await services_of(request).store.update_user(request.path_params["id"], **values)
     if user is None:
         raise NotFound("no such user")
-    services_of(request).user_changed(user)
+    await services_of(request).user_changed(user, actor=who.id)
     return JSONResponse(user.to_wire())
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
+CLOSE_UNAUTHORIZED = 4401
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closing = False
         self.staff = staff
+        self.user_id: str | None = None
+        """The account behind it, once its hello is accepted (None: a visitor)."""
         self._held: list[str | Event | _Sync] | None = None
 
     # -- lifecycle ----------------------------------------------------------

@@ -27,6 +27,7 @@ from conversations import (
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
 from gateway.auth import Principal, TokenIssuer
+from gateway.connection import CLOSE_UNAUTHORIZED
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
@@ -215,9 +216,35 @@ class Services:
         self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
         return conversation
 
-    def user_changed(self, user: User) -> None:
+    async def user_changed(self, user: User, *, actor: str) -> None:
+        """An account was created or edited. Routing takes its skills, capacity
+        and queues at once. A disabled account is cut off: its live sockets
+        close (4401) and its conversations go back in line for someone else."""
+        if not user.disabled:
+            if self.routing is not None:
+                self.routing.user_changed(user)
+            return
+        for conn in list(self.connections):
+            if conn.user_id == user.id:
+                conn.close(CLOSE_UNAUTHORIZED, "the account is disabled")
+        held = await self.store.list_conversations(
+            statuses=[ConversationStatus.ASSIGNED.value], agent_id=user.id, limit=100_000
+        )
+        for conversation in held:
+            try:
+                requeued = await self.store.change_status(
+                    conversation.id,
+                    ConversationStatus.QUEUED,
+                    actor=actor,
+                    data={"reason": "agent disabled", "from_agent": user.id},
+                )
+            except (IllegalTransition, ConversationNotFound):
+                continue  # closed or moved on meanwhile
+            if self.routing is not None:
+                self.routing.submit(r.ItemRequeued(conversation.id, "agent disabled"))
+            self.announce_status(requeued)
         if self.routing is not None:
-            self.routing.user_changed(user)
+            self.routing.submit(r.AgentRemoved(user.id))
 
     async def sentiment_action(self, conversation_id: str, action: AlertAction) -> None:
         """Carry out a sentiment alert's action on a conversation that is still

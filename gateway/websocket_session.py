@@ -17,7 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from gateway.auth import Principal
-from gateway.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, Connection
+from gateway.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection
 from gateway.errors import GatewayError
 from gateway.frames import FrameError, Hello, parse_hello
 from gateway.origins import origin_allowed
@@ -26,7 +26,6 @@ from gateway.services import Services
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
@@ -72,6 +71,8 @@ class Session:
             try:
                 hello = await asyncio.wait_for(self._hello(), self.limits.hello_timeout_s)
                 self.principal = await self.services.authenticate(hello.token)
+                if self.principal.kind == "user":
+                    self.conn.user_id = self.principal.id
                 await self.on_hello(hello, self.principal)
             except TimeoutError:
                 await self._reject(Reject(CLOSE_UNAUTHORIZED, "no hello in time"), "hello_timeout")

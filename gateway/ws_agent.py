@@ -12,6 +12,7 @@ import router as r
 from conversations import ConversationStatus
 from conversations.models import AppendRequest
 from gateway.auth import Principal
+from gateway.connection import CLOSE_UNAUTHORIZED
 from gateway.errors import NotFound
 from gateway.frames import (
     Accept,
@@ -30,8 +31,8 @@ from gateway.frames import (
 )
 from gateway.hub import SUPERVISORS, Event, conv_topic, user_topic
 from gateway.routing import ROUTED_ROLES
-from gateway.websocket_session import CLOSE_UNAUTHORIZED, Session
 from gateway.websocket_session import Reject as RejectHandshake
+from gateway.websocket_session import Session
 from gateway.ws_visitor import acknowledge
 
 

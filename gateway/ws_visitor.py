@@ -10,9 +10,10 @@ from conversations import AppendResult, Conversation, ConversationClosed
 from conversations.errors import ConversationNotFound
 from conversations.models import AppendRequest
 from gateway.auth import Principal
+from gateway.connection import CLOSE_UNAUTHORIZED
 from gateway.frames import Hello, MessageIn, Ping, Typing, check_text, dumps, parse_visitor_frame
 from gateway.hub import Event, conv_topic
-from gateway.websocket_session import CLOSE_UNAUTHORIZED, Reject, Session
+from gateway.websocket_session import Reject, Session
 
 
 class VisitorSession(Session):

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.clients import (
     agent,
@@ -298,3 +299,31 @@ async def test_account_changes_reach_the_router_at_once(srv: Server):
         while routing_view(srv)[1][welcome["agent_id"]]["capacity"] != {"webchat": 7}:
             await asyncio.sleep(0.05)
     await a.close()
+
+
+async def test_a_disabled_agent_is_cut_off_and_their_work_goes_back_in_line(srv: Server):
+    leaving_token = new_agent(srv)
+    leaving, welcome = await agent(srv.ws, leaving_token)
+    cid, v = await waiting_conversation(srv)
+    offer = await recv_until(leaving, "offer", timeout=5)
+    await send(leaving, type="accept", offer_id=offer["offer_id"])
+    await recv_until(leaving, "assigned")
+    await recv_until(v, "status", status="assigned")
+
+    root = bearer(token(srv.http, "root", PASSWORD))
+    disabled = httpx.patch(
+        f"{srv.http}/api/v1/users/{welcome['agent_id']}", json={"disabled": True}, headers=root
+    )
+    assert disabled.status_code == 200, disabled.text
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await recv(leaving)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    await recv_until(v, "status", status="queued")
+    me = httpx.get(srv.http + "/api/v1/me", headers=bearer(leaving_token))
+    assert me.status_code == 401
+
+    taking_over, _ = await agent(srv.ws, new_agent(srv))
+    offer = await recv_until(taking_over, "offer", timeout=5)
+    assert offer["conversation_id"] == cid
+    await asyncio.gather(taking_over.close(), v.close())
