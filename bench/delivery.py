@@ -69,7 +69,7 @@ def relay(pairs: int, messages: int, window: int) -> dict[str, float] | None:
     return result
 
 
-async def _setup(srv: Server, pairs: int) -> list[tuple[str, str]]:
+async def _setup(srv: Server, pairs: int) -> list[tuple[str, str, str]]:
     """One agent per pair, each with one assigned conversation."""
     async with httpx.AsyncClient(base_url=srv.http, timeout=60) as http:
         admin = (
@@ -93,24 +93,40 @@ async def _setup(srv: Server, pairs: int) -> list[tuple[str, str]]:
                 headers={"Authorization": f"Bearer {tok['access_token']}"},
             )
             reply.raise_for_status()
-            out.append((tok["access_token"], session["visitor_token"]))
+            out.append((tok["access_token"], session["visitor_token"], session["conversation_id"]))
         return out
 
 
+Pair = tuple[websockets.ClientConnection, websockets.ClientConnection]
+
+
+async def _connect(srv: Server, cred: tuple[str, str, str]) -> Pair:
+    """An agent and a visitor on one conversation, both past their welcome.
+
+    The agent resumes after the conversation's last message, as a console that
+    already shows it would: what an earlier phase sent is not replayed inside
+    this one's measurement (the relay has no history to replay either).
+    """
+    agent_token, visitor_token, conversation_id = cred
+    visitor = await websockets.connect(srv.ws + "/ws/visitor", max_queue=None)
+    await visitor.send(json.dumps({"type": "hello", "token": visitor_token}))
+    welcome = json.loads(await visitor.recv())
+    agent = await websockets.connect(srv.ws + "/ws/agent", max_queue=None)
+    after = {conversation_id: welcome["last_seq"]}
+    await agent.send(json.dumps({"type": "hello", "token": agent_token, "after_seq": after}))
+    while json.loads(await agent.recv())["type"] != "welcome":
+        pass
+    return agent, visitor
+
+
 async def _load(
-    srv: Server, creds: list[tuple[str, str]], messages: int, window: int
+    srv: Server, creds: list[tuple[str, str, str]], messages: int, window: int
 ) -> dict[str, float]:
     latencies: list[float] = []
 
-    async def pair(agent_token: str, visitor_token: str) -> None:
-        async with (
-            websockets.connect(srv.ws + "/ws/agent", max_queue=None) as agent,
-            websockets.connect(srv.ws + "/ws/visitor", max_queue=None) as visitor,
-        ):
-            await agent.send(json.dumps({"type": "hello", "token": agent_token}))
-            await visitor.send(json.dumps({"type": "hello", "token": visitor_token}))
-            while json.loads(await agent.recv())["type"] != "welcome":
-                pass
+    async def pair(cred: tuple[str, str, str]) -> None:
+        agent, visitor = await _connect(srv, cred)
+        async with agent, visitor:
             slots = asyncio.Semaphore(window)
             sent: dict[str, float] = {}
 
@@ -119,8 +135,6 @@ async def _load(
                 while got < messages:
                     frame = json.loads(await agent.recv())
                     if frame["type"] == "message":
-                        if frame["text"] not in sent:
-                            continue  # replayed history from an earlier phase
                         latencies.append(time.perf_counter() - sent.pop(frame["text"]))
                         got += 1
                         slots.release()
@@ -142,7 +156,7 @@ async def _load(
             await asyncio.gather(*tasks)
 
     start = time.perf_counter()
-    await asyncio.gather(*(pair(a, v) for a, v in creds))
+    await asyncio.gather(*(pair(cred) for cred in creds))
     return _summary(latencies, time.perf_counter() - start, len(creds))
 
 
@@ -195,7 +209,7 @@ async def _paced(connect: Connect, pairs: int, rate: float, seconds: float) -> d
             got = 0
             while got < count:
                 key = await receive()
-                if key in sent:  # else replayed history from an earlier phase
+                if key in sent:  # else a warm-up message
                     latencies.append(time.perf_counter() - sent.pop(key))
                     got += 1
 
@@ -260,16 +274,10 @@ def relay_paced(pairs: int, rate: float, seconds: float) -> dict[str, float] | N
 
 
 def _gateway_paced(
-    srv: Server, creds: list[tuple[str, str]], rate: float, seconds: float
+    srv: Server, creds: list[tuple[str, str, str]], rate: float, seconds: float
 ) -> dict[str, float]:
     async def connect(p: int):  # type: ignore[no-untyped-def]
-        agent_token, visitor_token = creds[p]
-        agent = await websockets.connect(srv.ws + "/ws/agent", max_queue=None)
-        visitor = await websockets.connect(srv.ws + "/ws/visitor", max_queue=None)
-        await agent.send(json.dumps({"type": "hello", "token": agent_token}))
-        await visitor.send(json.dumps({"type": "hello", "token": visitor_token}))
-        while json.loads(await agent.recv())["type"] != "welcome":
-            pass
+        agent, visitor = await _connect(srv, creds[p])
 
         async def drain() -> None:
             with contextlib.suppress(websockets.ConnectionClosed):
