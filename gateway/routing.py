@@ -62,7 +62,6 @@ class RoutingShell:
         self._log = asyncio.Queue()
         self._routed: set[str] = set()
         self._pending_arrivals: set[str] = set()
-        self._offers: dict[str, str] = {}  # offer id -> conversation id
         self._consumer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._snapshots: asyncio.Task[None] | None = None
@@ -261,7 +260,6 @@ class RoutingShell:
     async def _carry_out(self, command: r.Command) -> None:
         services, store = self._services, self._services.store
         if isinstance(command, r.OfferMade):
-            self._offers[command.offer_id] = command.item_id
             try:
                 conversation = await store.get_conversation(command.item_id)
                 if conversation.status != ConversationStatus.OFFERED.value:
@@ -278,7 +276,6 @@ class RoutingShell:
                 return
             services.tell_user(command.agent_id, await self._offer_frame(command, conversation))
         elif isinstance(command, r.OfferRevoked):
-            self._offers.pop(command.offer_id, None)
             services.tell_user(
                 command.agent_id,
                 {
@@ -292,12 +289,13 @@ class RoutingShell:
         elif isinstance(command, r.ItemAssigned):
             if command.offer_id is None:
                 return  # a manual assignment: the HTTP call did the rest
-            self._offers.pop(command.offer_id, None)
             try:
                 await services.assign(
                     command.item_id, command.agent_id, actor="router", via_router=True
                 )
             except Exception:
+                if await self._holds(command.agent_id, command.item_id):
+                    return  # they took their own offer by hand: stored already
                 log.exception("assigning %s after accept failed", command.item_id)
                 self.submit(r.ItemRequeued(command.item_id, "store refused the assignment"))
         elif isinstance(command, r.ItemQueued | r.ItemOverflowed):
@@ -322,6 +320,16 @@ class RoutingShell:
                     agent_id,
                     {"type": "error", "code": command.code, "message": command.message, "ref": ref},
                 )
+
+    async def _holds(self, agent_id: str, cid: str) -> bool:
+        try:
+            conversation = await self._services.store.get_conversation(cid)
+        except ConversationNotFound:
+            return False
+        return (
+            conversation.status == ConversationStatus.ASSIGNED.value
+            and conversation.assigned_agent_id == agent_id
+        )
 
     async def _back_in_line(self, cid: str) -> None:
         store = self._services.store

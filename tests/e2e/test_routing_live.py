@@ -327,3 +327,19 @@ async def test_a_disabled_agent_is_cut_off_and_their_work_goes_back_in_line(srv:
     offer = await recv_until(taking_over, "offer", timeout=5)
     assert offer["conversation_id"] == cid
     await asyncio.gather(taking_over.close(), v.close())
+
+
+async def test_taking_ones_own_offer_by_hand_keeps_it(srv: Server):
+    taker_token = new_agent(srv)
+    taker, welcome = await agent(srv.ws, taker_token)
+    cid, v = await waiting_conversation(srv)
+    await recv_until(taker, "offer", timeout=5)
+    taken = httpx.post(f"{srv.http}/api/v1/conversations/{cid}/assign", headers=bearer(taker_token))
+    assert taken.status_code == 200, taken.text
+    await recv_until(taker, "assigned")
+    for _ in range(10):  # and it stays so: the router does not put it back in line
+        line, agents = routing_view(srv)
+        assert agents[welcome["agent_id"]]["assigned"] == [cid]
+        assert (line["waiting"], line["offered"]) == (0, 0)
+        await asyncio.sleep(0.1)
+    await asyncio.gather(taker.close(), v.close())
