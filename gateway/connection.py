@@ -64,8 +64,6 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closing = False
         self.staff = staff
-        self.user_id: str | None = None
-        """The account behind it, once its hello is accepted (None: a visitor)."""
         self._held: list[str | Event | _Sync] | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -121,6 +119,9 @@ class Connection:
         if event.kind == "frame" and event.origin == self.id:
             return  # our own typing indicator
         if event.staff_only and not self.staff:
+            return
+        if event.kind == "close":
+            self.close(CLOSE_UNAUTHORIZED, event.frame)
             return
         self._put(event)
 

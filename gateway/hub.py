@@ -19,7 +19,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["frame", "message", "attach", "detach"]
+EventKind = Literal["frame", "message", "attach", "detach", "close"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,8 @@ class Event:
     ``frame`` and ``message`` carry a serialised frame for the client
     (``message`` also its ``seq``, so receivers drop repeats and fill gaps);
     ``attach``/``detach`` tell an agent's connections to start or stop
-    following a conversation.
+    following a conversation; ``close`` closes them (4401, the reason in
+    ``frame``) on every node.
     """
 
     topic: str

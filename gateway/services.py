@@ -27,7 +27,6 @@ from conversations import (
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
 from gateway.auth import Principal, TokenIssuer
-from gateway.connection import CLOSE_UNAUTHORIZED
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
@@ -224,9 +223,7 @@ class Services:
             if self.routing is not None:
                 self.routing.user_changed(user)
             return
-        for conn in list(self.connections):
-            if conn.user_id == user.id:
-                conn.close(CLOSE_UNAUTHORIZED, "the account is disabled")
+        self.hub.publish(Event(user_topic(user.id), "close", "the account is disabled"))
         held = await self.store.list_conversations(
             statuses=[ConversationStatus.ASSIGNED.value], agent_id=user.id, limit=100_000
         )

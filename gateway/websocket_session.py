@@ -71,8 +71,6 @@ class Session:
             try:
                 hello = await asyncio.wait_for(self._hello(), self.limits.hello_timeout_s)
                 self.principal = await self.services.authenticate(hello.token)
-                if self.principal.kind == "user":
-                    self.conn.user_id = self.principal.id
                 await self.on_hello(hello, self.principal)
             except TimeoutError:
                 await self._reject(Reject(CLOSE_UNAUTHORIZED, "no hello in time"), "hello_timeout")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import httpx
@@ -69,17 +68,19 @@ def test_readyz_is_ok_when_everything_is_up(server: Server):
 
 
 async def test_two_nodes_share_postgres_and_redis(workdir):
-    """A visitor on one node and an agent on another talk live."""
+    """A visitor on one node and an agent on another talk live, and an admin
+    on the first node disabling the agent closes her socket on the second."""
     url = redis_url()
     with scratch_postgres() as database:
         a_node = Server(workdir, database, SWITCHBOARD_REDIS_URL=url)
         a_node.add_user("nina", PASSWORD)
+        a_node.add_user("root", PASSWORD, "admin")
         with a_node, Server(workdir, database, SWITCHBOARD_REDIS_URL=url) as b_node:
             nina = token(b_node.http, "nina", PASSWORD)
             session = new_session(a_node.http)
             cid = session["conversation_id"]
             v, _ = await visitor(a_node.ws, session["visitor_token"])
-            a, _ = await agent(b_node.ws, nina)
+            a, welcome = await agent(b_node.ws, nina)
             assert (
                 httpx.post(
                     b_node.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(nina)
@@ -94,7 +95,19 @@ async def test_two_nodes_share_postgres_and_redis(workdir):
                 a, type="message", conversation_id=cid, client_msg_id=msg_id(), text="from node B"
             )
             assert (await recv_until(v, "message"))["text"] == "from node B"
-            await asyncio.gather(v.close(), a.close())
+
+            disabled = httpx.patch(
+                a_node.http + f"/api/v1/users/{welcome['agent_id']}",
+                json={"disabled": True},
+                headers=bearer(token(a_node.http, "root", PASSWORD)),
+            )
+            assert disabled.status_code == 200, disabled.text
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await recv(a)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            await recv_until(v, "status", status="queued")
+            await v.close()
 
 
 def test_users_add_works_while_the_server_runs(server: Server):
