@@ -61,6 +61,8 @@ class RoutingShell:
         self._log: asyncio.Queue[tuple[r.Event, asyncio.Future[list[r.Command]] | None]]
         self._log = asyncio.Queue()
         self._routed: set[str] = set()
+        self._outside: set[str] = set()
+        """Held by someone outside routing (a supervisor): the router let them go."""
         self._pending_arrivals: set[str] = set()
         self._consumer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -113,7 +115,8 @@ class RoutingShell:
             self._routed.add(conversation.id)
             agent_id = conversation.assigned_agent_id
             if agent_id is not None and agent_id not in routed_users:
-                continue  # with someone outside routing (a supervisor)
+                self._outside.add(conversation.id)
+                continue
             arrived = self._item(conversation, None, conversation.created_at.timestamp())
             self.router.handle(r.ItemArrived(arrived), now)
             if agent_id is not None:
@@ -195,6 +198,7 @@ class RoutingShell:
         entered = conversation.id in self._routed
         self._routed.add(conversation.id)
         if not _takes_routed_work(by):
+            self._outside.add(conversation.id)
             if entered:
                 self.submit(r.ItemCancelled(conversation.id, "taken by staff"))
             return
@@ -203,6 +207,16 @@ class RoutingShell:
             self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
         self.submit(self._upsert(by))
         self.submit(r.ManualAssign(conversation.id, by.id, force=True))
+
+    def returned(self, conversation: Conversation, event: r.Transferred | r.ItemRequeued) -> None:
+        """A held conversation goes back to a queue: ``event`` tells the router,
+        unless it was held outside routing, when it enters afresh."""
+        if conversation.id in self._outside:
+            self._outside.discard(conversation.id)
+            arrived = conversation.created_at.timestamp()
+            self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
+        else:
+            self.submit(event)
 
     def user_changed(self, user: User) -> None:
         """An account was created or edited: skills, capacity and queues apply

@@ -329,6 +329,19 @@ async def test_a_disabled_agent_is_cut_off_and_their_work_goes_back_in_line(srv:
     await asyncio.gather(taking_over.close(), v.close())
 
 
+async def test_a_supervisor_hands_back_what_they_took_and_it_is_routed(srv: Server):
+    boss_token = token(srv.http, "boss", PASSWORD)
+    cid, v = await waiting_conversation(srv)
+    taken = httpx.post(f"{srv.http}/api/v1/conversations/{cid}/assign", headers=bearer(boss_token))
+    assert taken.status_code == 200, taken.text
+    boss, _ = await agent(srv.ws, boss_token)
+    await send(boss, type="transfer", conversation_id=cid, queue="default", note="yours")
+    await recv_until(v, "status", status="queued")
+    worker, _ = await agent(srv.ws, new_agent(srv))
+    assert (await recv_until(worker, "offer", timeout=5))["conversation_id"] == cid
+    await asyncio.gather(boss.close(), worker.close(), v.close())
+
+
 async def test_taking_ones_own_offer_by_hand_keeps_it(srv: Server):
     taker_token = new_agent(srv)
     taker, welcome = await agent(srv.ws, taker_token)
