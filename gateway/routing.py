@@ -208,15 +208,22 @@ class RoutingShell:
         self.submit(self._upsert(by))
         self.submit(r.ManualAssign(conversation.id, by.id, force=True))
 
-    def returned(self, conversation: Conversation, event: r.Transferred | r.ItemRequeued) -> None:
-        """A held conversation goes back to a queue: ``event`` tells the router,
-        unless it was held outside routing, when it enters afresh."""
+    def transferred(self, conversation: Conversation, event: r.Transferred) -> None:
+        """A held conversation goes to a queue. One held outside routing enters
+        afresh: the router let it go."""
         if conversation.id in self._outside:
-            self._outside.discard(conversation.id)
-            arrived = conversation.created_at.timestamp()
-            self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
+            self.reenter(conversation)
         else:
             self.submit(event)
+
+    def reenter(self, conversation: Conversation) -> None:
+        """Put a conversation in line afresh, whatever this node's router held
+        of it (its holder was disabled, perhaps on another node)."""
+        self._outside.discard(conversation.id)
+        self._routed.add(conversation.id)
+        self.submit(r.ItemCancelled(conversation.id, "re-entered"))
+        arrived = conversation.created_at.timestamp()
+        self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
 
     def user_changed(self, user: User) -> None:
         """An account was created or edited: skills, capacity and queues apply

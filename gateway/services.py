@@ -238,7 +238,7 @@ class Services:
             except (IllegalTransition, ConversationNotFound):
                 continue  # closed or moved on meanwhile
             if self.routing is not None:
-                self.routing.returned(requeued, r.ItemRequeued(conversation.id, "agent disabled"))
+                self.routing.reenter(requeued)
             self.announce_status(requeued)
         if self.routing is not None:
             self.routing.submit(r.AgentRemoved(user.id))
@@ -311,7 +311,7 @@ class Services:
         except IllegalTransition:
             raise Conflict(f"a {current.status} conversation cannot be transferred") from None
         if self.routing is not None and current.assigned_agent_id:
-            self.routing.returned(
+            self.routing.transferred(
                 conversation,
                 r.Transferred(conversation_id, current.assigned_agent_id, queue, note or ""),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import httpx
@@ -68,13 +69,15 @@ def test_readyz_is_ok_when_everything_is_up(server: Server):
 
 
 async def test_two_nodes_share_postgres_and_redis(workdir):
-    """A visitor on one node and an agent on another talk live, and an admin
-    on the first node disabling the agent closes her socket on the second."""
+    """A visitor on one node and an agent on another talk live. An admin on
+    the first node disabling the agent closes her socket on the second, and the
+    conversation is offered again."""
     url = redis_url()
     with scratch_postgres() as database:
         a_node = Server(workdir, database, SWITCHBOARD_REDIS_URL=url)
         a_node.add_user("nina", PASSWORD)
         a_node.add_user("root", PASSWORD, "admin")
+        a_node.add_user("omar", PASSWORD)
         with a_node, Server(workdir, database, SWITCHBOARD_REDIS_URL=url) as b_node:
             nina = token(b_node.http, "nina", PASSWORD)
             session = new_session(a_node.http)
@@ -107,7 +110,9 @@ async def test_two_nodes_share_postgres_and_redis(workdir):
                     await recv(a)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
             await recv_until(v, "status", status="queued")
-            await v.close()
+            o, _ = await agent(a_node.ws, token(a_node.http, "omar", PASSWORD))
+            assert (await recv_until(o, "offer", timeout=5))["conversation_id"] == cid
+            await asyncio.gather(v.close(), o.close())
 
 
 def test_users_add_works_while_the_server_runs(server: Server):
