@@ -75,6 +75,15 @@ async def first_offer(*agents: ClientConnection) -> tuple[ClientConnection, dict
     return tasks[winner], winner.result()
 
 
+async def frames_before_pong(ws: ClientConnection) -> list[str]:
+    """The types of the frames already sent to ``ws``: a ping's pong comes after them."""
+    await send(ws, type="ping")
+    frames = []
+    while (frame := await recv(ws))["type"] != "pong":
+        frames.append(frame["type"])
+    return frames
+
+
 async def waiting_conversation(srv: Server, **session: object) -> tuple[str, ClientConnection]:
     """A visitor who has written (a conversation enters routing with its first message)."""
     created = new_session(srv.http, **session)
@@ -221,11 +230,7 @@ async def test_supervisors_watch_but_are_not_offered_work(srv: Server):
     _cid, v = await waiting_conversation(srv)
     worker, _ = await agent(srv.ws, new_agent(srv))
     await recv_until(worker, "offer", timeout=5)
-    await send(sup, type="ping")
-    frames = []
-    while (frame := await recv(sup))["type"] != "pong":
-        frames.append(frame["type"])
-    assert "offer" not in frames
+    assert "offer" not in await frames_before_pong(sup)
     await asyncio.gather(sup.close(), worker.close(), v.close())
 
 
@@ -277,11 +282,7 @@ async def test_work_taken_by_hand_leaves_the_line(srv: Server):
         assert offer["conversation_id"] == fresh
         await send(idle, type="accept", offer_id=offer["offer_id"])
         await recv_until(idle, "assigned")
-        await send(full, type="ping")
-        frames = []
-        while (frame := await recv(full))["type"] != "pong":
-            frames.append(frame["type"])
-        assert "offer" not in frames
+        assert "offer" not in await frames_before_pong(full)
         await asyncio.gather(full.close(), idle.close(), v.close())
 
 
