@@ -75,6 +75,14 @@ async def first_offer(*agents: ClientConnection) -> tuple[ClientConnection, dict
     return tasks[winner], winner.result()
 
 
+async def accept_next_offer(ws: ClientConnection) -> dict:
+    """Wait for an offer, accept it and wait for the assignment; the offer."""
+    offer = await recv_until(ws, "offer", timeout=5)
+    await send(ws, type="accept", offer_id=offer["offer_id"])
+    await recv_until(ws, "assigned", conversation_id=offer["conversation_id"])
+    return offer
+
+
 async def frames_before_pong(ws: ClientConnection) -> list[str]:
     """The types of the frames already sent to ``ws``: a ping's pong comes after them."""
     await send(ws, type="ping")
@@ -213,9 +221,7 @@ async def test_transfer_to_unknown_queue_is_refused(srv: Server):
     tok = new_agent(srv)
     a, _ = await agent(srv.ws, tok)
     cid, v = await waiting_conversation(srv)
-    offer = await recv_until(a, "offer", timeout=5)
-    await send(a, type="accept", offer_id=offer["offer_id"])
-    await recv_until(a, "assigned")
+    await accept_next_offer(a)
     await send(a, type="transfer", conversation_id=cid, queue="nowhere")
     error = await recv_until(a, "error")
     assert error["code"] == "unknown_queue" and "default" in error["message"]
@@ -278,10 +284,7 @@ async def test_work_taken_by_hand_leaves_the_line(srv: Server):
         full, _ = await agent(srv.ws, offline)  # at capacity: offered nothing
         idle, _ = await agent(srv.ws, new_agent(srv))
         fresh, v = await waiting_conversation(srv)
-        offer = await recv_until(idle, "offer", timeout=5)
-        assert offer["conversation_id"] == fresh
-        await send(idle, type="accept", offer_id=offer["offer_id"])
-        await recv_until(idle, "assigned")
+        assert (await accept_next_offer(idle))["conversation_id"] == fresh
         assert "offer" not in await frames_before_pong(full)
         await asyncio.gather(full.close(), idle.close(), v.close())
 
@@ -306,9 +309,7 @@ async def test_a_disabled_agent_is_cut_off_and_their_work_goes_back_in_line(srv:
     leaving_token = new_agent(srv)
     leaving, welcome = await agent(srv.ws, leaving_token)
     cid, v = await waiting_conversation(srv)
-    offer = await recv_until(leaving, "offer", timeout=5)
-    await send(leaving, type="accept", offer_id=offer["offer_id"])
-    await recv_until(leaving, "assigned")
+    await accept_next_offer(leaving)
     await recv_until(v, "status", status="assigned")
 
     root = bearer(token(srv.http, "root", PASSWORD))
