@@ -15,6 +15,7 @@ read back through Core exactly like rows Core wrote, and the other way round.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,16 +49,20 @@ _INSERT_COLUMNS = (
     "attributes",
     "created_at",
 )
+_CLIENT_KEY = ("conversation_id", "sender_id", "client_msg_id")
+_EXTERNAL_KEY = ("channel", "external_id")
+"""The columns of the unique constraints that make appends idempotent."""
 _CLOSED = ConversationStatus.CLOSED.value
 T = TypeVar("T")
 
 
 def _keys(req: AppendRequest) -> list[Key]:
     """The idempotency keys of a request: a client's own id for its message
-    (per conversation and sender) and a channel's id for an inbound one."""
+    (per conversation and sender; a request without a sender has none) and a
+    channel's id for an inbound one."""
     out: list[Key] = []
-    if req.client_msg_id is not None:
-        out.append(("c", req.conversation_id, req.sender_id or "", req.client_msg_id))
+    if req.client_msg_id is not None and req.sender_id is not None:
+        out.append(("c", req.conversation_id, req.sender_id, req.client_msg_id))
     if req.external_id is not None:
         out.append(("x", req.channel, req.external_id))
     return out
@@ -70,13 +75,8 @@ class _Sql:
     def __init__(self, dialect: Dialect) -> None:
         self.postgres = dialect.name == "postgresql"
         mark = "%s" if self.postgres else "?"
-        self.insert = (
-            f"INSERT INTO messages ({', '.join(_INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})"
-        )
-        self.advance = (
-            f"UPDATE conversations SET last_seq = {mark}, updated_at = {mark} WHERE id = {mark}"
-        )
+        self._row = f"({', '.join([mark] * len(_INSERT_COLUMNS))})"
+        self._insert = f"INSERT INTO messages ({', '.join(_INSERT_COLUMNS)}) VALUES "
         self.stamp = _processor(t.messages.c.created_at, dialect)
         self.as_json = _processor(t.messages.c.attributes, dialect)
         self.summary_json = _processor(t.conversations.c.sentiment, dialect)
@@ -100,32 +100,76 @@ class _Sql:
         marks = ", ".join("?" * len(ids))
         return f"SELECT {columns} FROM messages WHERE id IN ({marks})", ids
 
-    def conversations(self, ids: Sequence[str]) -> tuple[str, Sequence[Any]]:
+    def conversations(self, cursor: Any, ids: Sequence[str]) -> dict[str, list[Any]]:
+        """``id -> [last_seq, status]`` of the batch's conversations."""
         if self.postgres:
             # Lock in id order so that two nodes writing overlapping batches
             # cannot deadlock; the lock also serialises their seq numbers.
-            return (
+            cursor.execute(
                 "SELECT id, last_seq, status FROM conversations "
                 "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
                 [list(ids)],
             )
-        marks = ", ".join("?" * len(ids))
-        return f"SELECT id, last_seq, status FROM conversations WHERE id IN ({marks})", ids
-
-    def pairs(self, a: str, b: str, values: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
-        """Ids of messages whose (a, b) is one of ``values``, one index probe
-        each (the pairs drive the join)."""
-        if self.postgres:
-            return (
-                f"SELECT m.id FROM unnest(%s::text[], %s::text[]) AS k(a, b) "
-                f"JOIN messages m ON m.{a} = k.a AND m.{b} = k.b",
-                [[v[0] for v in values], [v[1] for v in values]],
+            rows = cursor.fetchall()
+        else:
+            # One result row for the whole batch (see ``insert``).
+            marks = ", ".join("?" * len(ids))
+            cursor.execute(
+                "SELECT json_group_array(json_array(id, last_seq, status)) "
+                f"FROM conversations WHERE id IN ({marks})",
+                ids,
             )
-        rows = ", ".join(["(?, ?)"] * len(values))
+            rows = json.loads(cursor.fetchone()[0])
+        return {row[0]: [row[1], row[2]] for row in rows}
+
+    def insert(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert message rows. On SQLite, as one statement: the driver lets go
+        of the GIL around every step and must win it back from the event loop
+        after each, so ``executemany`` (a step per row) kept the writer waiting
+        on the loop for most of a batch."""
+        if self.postgres:
+            cursor.executemany(self._insert + self._row, rows)
+        else:
+            cursor.execute(
+                self._insert + ", ".join([self._row] * len(rows)),
+                [value for row in rows for value in row],
+            )
+
+    def advance(self, cursor: Any, values: Sequence[tuple[str, int]], stamp: Any) -> None:
+        """Set each conversation's ``last_seq`` (one statement, as ``insert``)."""
+        if self.postgres:
+            cursor.executemany(
+                "UPDATE conversations SET last_seq = %s, updated_at = %s WHERE id = %s",
+                [(seq, stamp, cid) for cid, seq in values],
+            )
+            return
+        cursor.execute(
+            f"WITH v(id, seq) AS (VALUES {', '.join(['(?, ?)'] * len(values))}) "
+            "UPDATE conversations SET last_seq = v.seq, updated_at = ? FROM v "
+            "WHERE conversations.id = v.id",
+            [*(x for pair in values for x in pair), stamp],
+        )
+
+    def matching(
+        self, columns: Sequence[str], values: Sequence[tuple[str, ...]]
+    ) -> tuple[str, list[Any]]:
+        """Ids of messages whose ``columns`` equal one of ``values``: one
+        probe of the unique index on those columns per tuple (they drive the
+        join)."""
+        names = [f"k{i}" for i in range(len(columns))]
+        on = " AND ".join(f"m.{c} = k.{n}" for c, n in zip(columns, names, strict=True))
+        if self.postgres:
+            arrays = ", ".join(["%s::text[]"] * len(columns))
+            return (
+                f"SELECT m.id FROM unnest({arrays}) AS k({', '.join(names)}) "
+                f"JOIN messages m ON {on}",
+                [[v[i] for v in values] for i in range(len(columns))],
+            )
+        row = f"({', '.join('?' * len(columns))})"
         return (
-            f"WITH k(a, b) AS (VALUES {rows}) "
-            f"SELECT m.id FROM k CROSS JOIN messages m ON m.{a} = k.a AND m.{b} = k.b",
-            [v for pair in values for v in pair],
+            f"WITH k({', '.join(names)}) AS (VALUES {', '.join([row] * len(values))}) "
+            f"SELECT m.id FROM k CROSS JOIN messages m ON {on}",
+            [v for key in values for v in key],
         )
 
 
@@ -200,8 +244,7 @@ def append_batch(
 
     def work(cursor: Any) -> list[AppendResult | StoreError]:
         conv_ids = sorted({r.conversation_id for r in requests})
-        cursor.execute(*sql.conversations(conv_ids))
-        state = {row[0]: [row[1], row[2]] for row in cursor.fetchall()}
+        state = sql.conversations(cursor, conv_ids)
         existing = _existing(cursor, sql, requests, read)
         stored_at = sql.stamp(now)
         results: list[AppendResult | StoreError] = []
@@ -253,9 +296,8 @@ def append_batch(
             )
             results.append(AppendResult(message, duplicate=False, origin=req.origin))
         if rows:
-            cursor.executemany(sql.insert, rows)
-            touched = {row[1] for row in rows}
-            cursor.executemany(sql.advance, [(state[c][0], stored_at, c) for c in touched])
+            sql.insert(cursor, rows)
+            sql.advance(cursor, [(c, state[c][0]) for c in {row[1] for row in rows}], stored_at)
         return results
 
     return conn.run(work)
@@ -281,14 +323,12 @@ def _existing(
     """Messages already stored under any of the requests' keys (rare: only
     retries and redelivered webhooks find anything)."""
     ids: list[str] = []
-    client = sorted({(r.conversation_id, r.client_msg_id) for r in requests if r.client_msg_id})
-    if client:
-        cursor.execute(*sql.pairs("conversation_id", "client_msg_id", client))
-        ids += [row[0] for row in cursor.fetchall()]
-    external = sorted({(r.channel, r.external_id) for r in requests if r.external_id is not None})
-    if external:
-        cursor.execute(*sql.pairs("channel", "external_id", external))
-        ids += [row[0] for row in cursor.fetchall()]
+    keys = sorted({k for r in requests for k in _keys(r)})
+    for kind, columns in (("c", _CLIENT_KEY), ("x", _EXTERNAL_KEY)):
+        values = [k[1:] for k in keys if k[0] == kind]
+        if values:
+            cursor.execute(*sql.matching(columns, values))
+            ids += [row[0] for row in cursor.fetchall()]
     if not ids:
         return {}
     found: dict[Key, Message] = {}
@@ -300,7 +340,7 @@ def _existing(
         message = read(row)
         m = row._mapping
         if m["client_msg_id"] is not None:
-            found[("c", m["conversation_id"], m["sender_id"] or "", m["client_msg_id"])] = message
+            found[("c", m["conversation_id"], m["sender_id"], m["client_msg_id"])] = message
         if m["external_id"] is not None:
             found[("x", m["channel"], m["external_id"])] = message
     return found

@@ -93,9 +93,6 @@ messages = Table(
         "conversation_id", "sender_id", "client_msg_id", name="uq_messages_client_msg_id"
     ),
     UniqueConstraint("channel", "external_id", name="uq_messages_external_id"),
-    # Idempotency lookups probe (conversation, client_msg_id) before the sender
-    # is compared; without it each probe scans the conversation's history.
-    Index("ix_messages_client_msg", "conversation_id", "client_msg_id"),
 )
 
 timeline = Table(

@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Row,
@@ -55,6 +55,7 @@ from conversations.models import (
 from conversations.times import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SENTIMENT_FLUSH_S = 0.2
 CHECKPOINT_EVERY_S = 0.5
@@ -489,9 +490,7 @@ class Store:
             return None
         batch, self._sentiments = self._sentiments, []
         self._sentiments_in_flight = True
-        written = asyncio.get_running_loop().run_in_executor(
-            self._batch_thread, self._write_sentiments, batch
-        )
+        written = self.on_writer_thread(self._write_sentiments, batch)
 
         def settle(result: asyncio.Future[None]) -> None:
             self._sentiments_in_flight = False
@@ -559,13 +558,18 @@ class Store:
         repeats an idempotency key already stored (or earlier in the batch),
         in which case the stored message comes back marked ``duplicate``.
         Per-request problems (unknown or closed conversation) come back as
-        errors in the result list; they do not fail the batch. The batch runs
-        on the writer thread, as one call.
+        errors in the list; they do not fail the batch.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._batch_thread, self._append_batch, requests)
+        return await self.on_writer_thread(self.append_on_writer_thread, requests)
 
-    def _append_batch(self, requests: Sequence[AppendRequest]) -> list[AppendResult | StoreError]:
+    def on_writer_thread(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``work(*args)`` on the one thread that writes messages."""
+        return asyncio.get_running_loop().run_in_executor(self._batch_thread, work, *args)
+
+    def append_on_writer_thread(
+        self, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult | StoreError]:
+        """``append_messages``, called on the writer thread itself."""
         return append_batch(self._writer, requests, utcnow(), _message)
 
     async def messages_after(

@@ -66,7 +66,6 @@ class Services:
             secret, user_ttl_s=settings.token_ttl_s, visitor_ttl_s=settings.visitor_token_ttl_s
         )
         services = cls(settings=settings, store=store, hub=hub, tokens=tokens)
-        services.writer.start()
         return services
 
     async def stop(self) -> None:

@@ -178,7 +178,6 @@ async def test_group_commit_under_concurrency_keeps_every_message_once(store: St
     cids = [await conversation(store) for _ in range(5)]
     committed = []
     writer = MessageWriter(store, committed.extend)
-    writer.start()
     requests = [req(cids[i % 5], f"m{i}", f"g{i}") for i in range(500)]
     results = await asyncio.gather(
         *(writer.append(r) for r in requests), *(writer.append(r) for r in requests[:100])
