@@ -104,16 +104,24 @@ async def _setup(srv: Server, pairs: int) -> list[tuple[str, str, str]]:
 Pair = tuple[websockets.ClientConnection, websockets.ClientConnection]
 
 
-async def _connect(srv: Server, cred: tuple[str, str, str]) -> Pair:
+Seen = dict[str, int]
+"""The last ``seq`` acknowledged per conversation."""
+
+
+async def _connect(srv: Server, cred: tuple[str, str, str], seen: Seen) -> Pair:
     """An agent and a visitor on one conversation, both past their welcome.
 
-    The agent resumes after the conversation's last message, as a console that
-    already shows it would: what an earlier phase sent is not replayed inside
-    this one's measurement (the relay has no history to replay either).
+    Both resume after the conversation's last message, as a chat page and a
+    console that already show it would: what an earlier phase or round sent
+    is not replayed inside this one's measurement (the relay has no history
+    to replay either).
     """
     agent_token, visitor_token, conversation_id = cred
     visitor = await websockets.connect(srv.ws + "/ws/visitor", max_queue=None)
-    await visitor.send(json.dumps({"type": "hello", "token": visitor_token}))
+    after_seq = seen.get(conversation_id, 0)
+    await visitor.send(
+        json.dumps({"type": "hello", "token": visitor_token, "after_seq": after_seq})
+    )
     welcome = json.loads(await visitor.recv())
     agent = await websockets.connect(srv.ws + "/ws/agent", max_queue=None)
     after = {conversation_id: welcome["last_seq"]}
@@ -124,13 +132,18 @@ async def _connect(srv: Server, cred: tuple[str, str, str]) -> Pair:
 
 
 async def _load(
-    srv: Server, creds: list[tuple[str, str, str]], messages: int, window: int, tag: str
+    srv: Server,
+    creds: list[tuple[str, str, str]],
+    seen: Seen,
+    messages: int,
+    window: int,
+    tag: str,
 ) -> dict[str, float]:
     """One closed-loop round; ``tag`` keeps its client ids apart from other rounds'."""
     latencies: list[float] = []
 
     async def pair(cred: tuple[str, str, str]) -> None:
-        agent, visitor = await _connect(srv, cred)
+        agent, visitor = await _connect(srv, cred, seen)
         async with agent, visitor:
             slots = asyncio.Semaphore(window)
             sent: dict[str, float] = {}
@@ -147,8 +160,10 @@ async def _load(
             async def drain_acks() -> None:
                 acks = 0
                 while acks < messages:
-                    if json.loads(await visitor.recv())["type"] == "ack":
+                    frame = json.loads(await visitor.recv())
+                    if frame["type"] == "ack":
                         acks += 1
+                        seen[cred[2]] = max(seen.get(cred[2], 0), frame["seq"])
 
             tasks = [asyncio.create_task(receive()), asyncio.create_task(drain_acks())]
             for i in range(messages):
@@ -279,15 +294,18 @@ def relay_paced(pairs: int, rate: float, seconds: float) -> dict[str, float] | N
 
 
 def _gateway_paced(
-    srv: Server, creds: list[tuple[str, str, str]], rate: float, seconds: float
+    srv: Server, creds: list[tuple[str, str, str]], seen: Seen, rate: float, seconds: float
 ) -> dict[str, float]:
     async def connect(p: int):  # type: ignore[no-untyped-def]
-        agent, visitor = await _connect(srv, creds[p])
+        cid = creds[p][2]
+        agent, visitor = await _connect(srv, creds[p], seen)
 
         async def drain() -> None:
             with contextlib.suppress(websockets.ConnectionClosed):
-                async for _ in visitor:  # acks
-                    pass
+                async for raw in visitor:
+                    frame = json.loads(raw)
+                    if frame["type"] == "ack":
+                        seen[cid] = max(seen.get(cid, 0), frame["seq"])
 
         drainer = asyncio.create_task(drain())
 
@@ -336,11 +354,13 @@ def gateway(
         srv.add_user("bench-admin", PASSWORD, "admin")
         with srv:
             creds = asyncio.run(_setup(srv, pairs))
-            out: dict[str, Any] = {"paced": _gateway_paced(srv, creds, rate, seconds)}
+            seen: Seen = {}
+            out: dict[str, Any] = {"paced": _gateway_paced(srv, creds, seen, rate, seconds)}
             out["closed"] = []
             for r in range(rounds if messages else 0):
                 between()
-                out["closed"].append(asyncio.run(_load(srv, creds, messages, window, f"r{r}-")))
+                round_ = _load(srv, creds, seen, messages, window, f"r{r}-")
+                out["closed"].append(asyncio.run(round_))
             return out
 
 
