@@ -280,10 +280,14 @@ async def update_user(request: Request) -> Response:
     values = body.model_dump(exclude_unset=True)
     if "password" in values:
         values["password_hash"] = hash_password(values.pop("password"))
-    user = await services_of(request).store.update_user(request.path_params["id"], **values)
-    if user is None:
+    store = services_of(request).store
+    before = await store.user_by_id(request.path_params["id"])
+    user = await store.update_user(request.path_params["id"], **values)
+    if before is None or user is None:
         raise NotFound("no such user")
-    await services_of(request).user_changed(user, actor=who.id)
+    await services_of(request).user_changed(
+        user, actor=who.id, role_changed=user.role != before.role
+    )
     return JSONResponse(user.to_wire())
 
 

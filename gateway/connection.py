@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
+CLOSE_RECONNECT = 1012
 CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHORIZED = 4401
 
@@ -120,8 +121,10 @@ class Connection:
             return  # our own typing indicator
         if event.staff_only and not self.staff:
             return
-        if event.kind == "close":
-            self.close(CLOSE_UNAUTHORIZED, event.frame)
+        if event.kind in ("close", "reconnect"):
+            self.close(
+                CLOSE_UNAUTHORIZED if event.kind == "close" else CLOSE_RECONNECT, event.frame
+            )
             return
         self._put(event)
 

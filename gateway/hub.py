@@ -19,7 +19,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["frame", "message", "attach", "detach", "close"]
+EventKind = Literal["frame", "message", "attach", "detach", "close", "reconnect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,8 @@ class Event:
     (``message`` also its ``seq``, so receivers drop repeats and fill gaps);
     ``attach``/``detach`` tell an agent's connections to start or stop
     following a conversation; ``close`` closes them (4401, the reason in
-    ``frame``) on every node.
+    ``frame``) on every node, and ``reconnect`` closes them with 1012 so that
+    clients come back (an account's role changed, and with it what it sees).
     """
 
     topic: str

@@ -225,11 +225,27 @@ class RoutingShell:
         arrived = conversation.created_at.timestamp()
         self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
 
-    def user_changed(self, user: User) -> None:
+    def user_changed(self, user: User, held: Sequence[Conversation]) -> None:
         """An account was created or edited: skills, capacity and queues apply
-        to routing at once, not at the agent's next connect."""
+        to routing at once, not at the agent's next connect. An agent made
+        supervisor leaves routing but keeps what they hold; someone made agent
+        takes on the load of what they hold."""
         if _takes_routed_work(user):
             self.submit(self._upsert(user))
+            for conversation in held:
+                if conversation.id in self._outside:
+                    self._outside.discard(conversation.id)
+                    arrived = conversation.created_at.timestamp()
+                    self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
+                    self.submit(r.ManualAssign(conversation.id, user.id, force=True))
+            return
+        for conversation in held:
+            if conversation.id in self._routed and conversation.id not in self._outside:
+                self.submit(r.ItemCancelled(conversation.id, "its holder left routing"))
+            self._routed.add(conversation.id)
+            self._outside.add(conversation.id)
+        if self.router.presence_of(user.id) is not None:
+            self.submit(r.AgentRemoved(user.id))
 
     def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
         customer = {

@@ -214,18 +214,22 @@ class Services:
         self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
         return conversation
 
-    async def user_changed(self, user: User, *, actor: str) -> None:
-        """An account was created or edited. Routing takes its skills, capacity
-        and queues at once. A disabled account is cut off: its live sockets
-        close (4401) and its conversations go back in line for someone else."""
-        if not user.disabled:
-            if self.routing is not None:
-                self.routing.user_changed(user)
-            return
-        self.hub.publish(Event(user_topic(user.id), "close", "the account is disabled"))
+    async def user_changed(self, user: User, *, actor: str, role_changed: bool = False) -> None:
+        """An account was created or edited. Routing takes its skills, capacity,
+        queues and role at once. A new role reconnects its live sockets (1012),
+        which then see what the role sees. A disabled account is cut off: its
+        sockets close (4401) and its conversations go back in line for someone
+        else."""
         held = await self.store.list_conversations(
             statuses=[ConversationStatus.ASSIGNED.value], agent_id=user.id, limit=100_000
         )
+        if not user.disabled:
+            if role_changed:
+                self.hub.publish(Event(user_topic(user.id), "reconnect", "the role changed"))
+            if self.routing is not None:
+                self.routing.user_changed(user, held)
+            return
+        self.hub.publish(Event(user_topic(user.id), "close", "the account is disabled"))
         for conversation in held:
             try:
                 requeued = await self.store.change_status(

@@ -331,6 +331,41 @@ async def test_a_disabled_agent_is_cut_off_and_their_work_goes_back_in_line(srv:
     await asyncio.gather(taking_over.close(), v.close())
 
 
+async def test_an_agent_made_supervisor_leaves_routing_but_keeps_their_work(srv: Server):
+    changing, welcome = await agent(srv.ws, new_agent(srv))
+    me = welcome["agent_id"]
+    cid, v = await waiting_conversation(srv)
+    await accept_next_offer(changing)
+    await recv_until(v, "status", status="assigned")
+    root = bearer(token(srv.http, "root", PASSWORD))
+
+    def make(role: str) -> None:
+        made = httpx.patch(f"{srv.http}/api/v1/users/{me}", json={"role": role}, headers=root)
+        assert made.status_code == 200, made.text
+
+    make("supervisor")
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await recv(changing)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    other, _ = await agent(srv.ws, new_agent(srv))
+    for _ in range(5):  # out of routing, and nobody else is offered their conversation
+        line, agents = routing_view(srv)
+        assert me not in agents
+        assert (line["waiting"], line["offered"]) == (0, 0)
+        await asyncio.sleep(0.1)
+    held = httpx.get(f"{srv.http}/api/v1/conversations/{cid}", headers=root).json()
+    assert (held["status"], held["assigned_agent_id"]) == ("assigned", me)
+
+    make("agent")
+    for _ in range(50):
+        if me in (agents := routing_view(srv)[1]):
+            break
+        await asyncio.sleep(0.1)
+    assert agents[me]["assigned"] == [cid]
+    await asyncio.gather(other.close(), v.close())
+
+
 async def test_a_supervisor_hands_back_what_they_took_and_it_is_routed(srv: Server):
     boss_token = token(srv.http, "boss", PASSWORD)
     cid, v = await waiting_conversation(srv)
