@@ -58,7 +58,7 @@ class RoutingShell:
         self._services = services
         self.router = r.Router(config)
         self._zone = ZoneInfo(timezone)
-        self._log: asyncio.Queue[tuple[r.Event, asyncio.Future[list[r.Command]] | None]]
+        self._log: asyncio.Queue[tuple[tuple[r.Event, ...], asyncio.Future[list[r.Command]] | None]]
         self._log = asyncio.Queue()
         self._routed: set[str] = set()
         self._outside: set[str] = set()
@@ -117,31 +117,32 @@ class RoutingShell:
             if agent_id is not None and agent_id not in routed_users:
                 self._outside.add(conversation.id)
                 continue
-            arrived = self._item(conversation, None, conversation.created_at.timestamp())
-            self.router.handle(r.ItemArrived(arrived), now)
+            events: list[r.Event] = [self._arrival(conversation)]
             if agent_id is not None:
-                self.router.handle(r.ManualAssign(conversation.id, agent_id, force=True), now)
+                events.append(r.ManualAssign(conversation.id, agent_id, force=True))
+            self.router.handle_all(events, now)
 
     # -- the event log -------------------------------------------------------
 
-    def submit(self, event: r.Event) -> None:
-        self._log.put_nowait((event, None))
+    def submit(self, *events: r.Event) -> None:
+        """Queue events for the router, applied as one step (see ``handle_all``)."""
+        self._log.put_nowait((events, None))
 
     async def call(self, event: r.Event) -> list[r.Command]:
         """Submit an event and wait until its commands are carried out."""
         done: asyncio.Future[list[r.Command]] = asyncio.get_running_loop().create_future()
-        self._log.put_nowait((event, done))
+        self._log.put_nowait(((event,), done))
         return await done
 
     async def _consume(self) -> None:
         while True:
-            event, done = await self._log.get()
+            events, done = await self._log.get()
             try:
-                commands = self.router.handle(event, time.time())
+                commands = self.router.handle_all(events, time.time())
                 for command in commands:
                     await self._carry_out(command)
             except Exception as exc:
-                log.exception("routing %r failed", event)
+                log.exception("routing %r failed", events)
                 if done is not None and not done.done():
                     done.set_exception(exc)
                 continue
@@ -202,11 +203,8 @@ class RoutingShell:
             if entered:
                 self.submit(r.ItemCancelled(conversation.id, "taken by staff"))
             return
-        if not entered:
-            arrived = conversation.created_at.timestamp()
-            self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
-        self.submit(self._upsert(by))
-        self.submit(r.ManualAssign(conversation.id, by.id, force=True))
+        arrives = () if entered else (self._arrival(conversation),)
+        self.submit(self._upsert(by), *arrives, r.ManualAssign(conversation.id, by.id, force=True))
 
     def transferred(self, conversation: Conversation, event: r.Transferred) -> None:
         """A held conversation goes to a queue. One held outside routing enters
@@ -222,8 +220,7 @@ class RoutingShell:
         self._outside.discard(conversation.id)
         self._routed.add(conversation.id)
         self.submit(r.ItemCancelled(conversation.id, "re-entered"))
-        arrived = conversation.created_at.timestamp()
-        self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
+        self.submit(self._arrival(conversation))
 
     def user_changed(self, user: User, held: Sequence[Conversation]) -> None:
         """An account was created or edited: skills, capacity and queues apply
@@ -231,13 +228,13 @@ class RoutingShell:
         supervisor leaves routing but keeps what they hold; someone made agent
         takes on the load of what they hold."""
         if _takes_routed_work(user):
-            self.submit(self._upsert(user))
+            events: list[r.Event] = [self._upsert(user)]
             for conversation in held:
                 if conversation.id in self._outside:
                     self._outside.discard(conversation.id)
-                    arrived = conversation.created_at.timestamp()
-                    self.submit(r.ItemArrived(self._item(conversation, None, arrived)))
-                    self.submit(r.ManualAssign(conversation.id, user.id, force=True))
+                    events.append(self._arrival(conversation))
+                    events.append(r.ManualAssign(conversation.id, user.id, force=True))
+            self.submit(*events)
             return
         for conversation in held:
             if conversation.id in self._routed and conversation.id not in self._outside:
@@ -246,6 +243,11 @@ class RoutingShell:
             self._outside.add(conversation.id)
         if self.router.presence_of(user.id) is not None:
             self.submit(r.AgentRemoved(user.id))
+
+    def _arrival(self, conversation: Conversation) -> r.ItemArrived:
+        """An item for a conversation that is already under way."""
+        arrived = conversation.created_at.timestamp()
+        return r.ItemArrived(self._item(conversation, None, arrived))
 
     def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
         customer = {

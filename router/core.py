@@ -20,7 +20,7 @@ How a call runs:
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import count
@@ -167,14 +167,25 @@ class Router:
         ``Rejected`` command and change nothing; an unknown event type raises
         ``TypeError``.
         """
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            raise TypeError(f"not a router event: {event!r}")
+        return self.handle_all((event,), now)
+
+    def handle_all(self, events: Sequence[Event], now: float) -> list[Command]:
+        """Apply ``events`` in order as one step: offers are made after the
+        last of them only. An item that arrives already taken by hand
+        (``ItemArrived``, then ``ManualAssign``) is so never offered to anyone
+        in between."""
+        handlers = []
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                raise TypeError(f"not a router event: {event!r}")
+            handlers.append(handler)
         now = max(now, self._now)
         self._now = now
         out: list[Command] = []
         self._fire_due(now, out)
-        handler(event, now, out)
+        for event, handler in zip(events, handlers, strict=True):
+            handler(event, now, out)
         self._settle(now, out)
         return out
 

@@ -88,6 +88,19 @@ def test_manual_assign_respects_capacity_unless_forced(d: Driver) -> None:
     assert d.router.agents_snapshot()["a"].load["webchat"] == 2
 
 
+def test_an_item_taken_as_it_arrives_is_offered_to_nobody(d: Driver) -> None:
+    """``handle_all`` settles once, after the take: the shell enters work taken
+    by hand this way, and an offer in between would hold the other agent's
+    capacity for a conversation the store had already given away."""
+    d.agent("idle")
+    d.agent("taker", connect=False)
+    item = WorkItem("c1", "webchat", d.now)
+    cmds = d.router.handle_all([ItemArrived(item), ManualAssign("c1", "taker", force=True)], d.now)
+    assert offers(cmds) == []
+    assert of(ItemAssigned, cmds) == [ItemAssigned("c1", "taker", None)]
+    assert d.router.agents_snapshot()["idle"].load.get("webchat", 0) == 0
+
+
 # --- skills and methods -------------------------------------------------------------
 
 
