@@ -73,18 +73,20 @@ def relay(pairs: int, messages: int, window: int) -> dict[str, float] | None:
     return result
 
 
-async def _setup(srv: Server, pairs: int) -> list[tuple[str, str, str]]:
-    """One agent per pair, each with one assigned conversation."""
+async def _setup(srv: Server, pairs: int, run: str) -> list[tuple[str, str, str]]:
+    """One agent per pair, each with one assigned conversation; ``run`` names
+    the accounts, so that runs sharing a database (``--database-url``) keep
+    apart."""
     async with httpx.AsyncClient(base_url=srv.http, timeout=60) as http:
         admin = (
             await http.post(
-                "/api/v1/auth/token", json={"username": "bench-admin", "password": PASSWORD}
+                "/api/v1/auth/token", json={"username": f"{run}-admin", "password": PASSWORD}
             )
         ).json()
         auth = {"Authorization": f"Bearer {admin['access_token']}"}
         out = []
         for p in range(pairs):
-            name = f"bench-agent-{p}"
+            name = f"{run}-agent-{p}"
             await http.post(
                 "/api/v1/users", headers=auth, json={"username": name, "password": PASSWORD}
             )
@@ -351,9 +353,10 @@ def gateway(
             SWITCHBOARD_LIMITS__FRAME_BURST="100000",
             SWITCHBOARD_SENTIMENT__ENABLED=str(scoring).lower(),
         )
-        srv.add_user("bench-admin", PASSWORD, "admin")
+        run = f"bench-{os.getpid()}-{'scored' if scoring else 'stored'}"
+        srv.add_user(f"{run}-admin", PASSWORD, "admin")
         with srv:
-            creds = asyncio.run(_setup(srv, pairs))
+            creds = asyncio.run(_setup(srv, pairs, run))
             seen: Seen = {}
             out: dict[str, Any] = {"paced": _gateway_paced(srv, creds, seen, rate, seconds)}
             out["closed"] = []
