@@ -19,8 +19,9 @@ from conversations import (
     Store,
     UserExists,
 )
-from conversations.errors import AlreadyAssigned
-from conversations.writer import MessageWriter
+from conversations.errors import AlreadyAssigned, StoreError
+from conversations.models import AppendResult
+from conversations.writer import MessageWriter, WriterClosed
 from tests.support.services import scratch_postgres
 
 
@@ -191,6 +192,34 @@ async def test_group_commit_under_concurrency_keeps_every_message_once(store: St
     # Per-conversation order is submission order.
     texts = [m.text for m in await store.messages_after(cids[0])]
     assert texts == [f"m{i}" for i in range(0, 500, 5)]
+
+
+async def test_a_failed_batch_acknowledges_nobody_and_the_writer_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    cid = await conversation(store)
+    committed: list[AppendResult] = []
+    writer = MessageWriter(store, committed.extend)
+    write = store.append_on_writer_thread
+    calls = 0
+
+    def fails_once(requests: list[AppendRequest]) -> list[AppendResult | StoreError]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("disk I/O error")
+        return write(requests)
+
+    monkeypatch.setattr(store, "append_on_writer_thread", fails_once)
+    with pytest.raises(StoreError, match="storage unavailable"):
+        await writer.append(req(cid, "first try", "f1"))
+    assert committed == [] and await store.messages_after(cid) == []
+    again = await writer.append(req(cid, "first try", "f1"))  # the client sends it again
+    assert (again.message.seq, again.duplicate) == (1, False)
+    assert [r.message.id for r in committed] == [again.message.id]
+    await writer.close()
+    with pytest.raises(WriterClosed):
+        writer.submit(req(cid, "too late"))
 
 
 async def test_assign_is_atomic(store: Store):
