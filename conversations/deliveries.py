@@ -188,13 +188,11 @@ class DeliveryStore:
             )
             .order_by(m.c.created_at, m.c.seq)
         )
-        async with self._engines.read.connect() as conn:
-            return [row.id for row in await conn.execute(query)]
+        return [row.id for row in await self._engines.read.all(query)]
 
     async def delivery(self, message_id: str) -> Delivery | None:
         query = select(t.deliveries).where(t.deliveries.c.message_id == message_id)
-        async with self._engines.read.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._engines.read.first(query)
         return _delivery(row) if row else None
 
     async def deliveries_for(self, conversation_id: str) -> list[Delivery]:
@@ -203,8 +201,7 @@ class DeliveryStore:
             .where(t.deliveries.c.conversation_id == conversation_id)
             .order_by(t.deliveries.c.created_at)
         )
-        async with self._engines.read.connect() as conn:
-            return [_delivery(r) for r in await conn.execute(query)]
+        return [_delivery(r) for r in await self._engines.read.all(query)]
 
     async def finish_send(
         self,
@@ -356,8 +353,7 @@ class DeliveryStore:
             .order_by(t.email_threads.c.created_at.desc())
             .limit(1)
         )
-        async with self._engines.read.connect() as conn:
-            found = await conn.scalar(query)
+        found = await self._engines.read.scalar(query)
         return str(found) if found is not None else None
 
     async def email_thread(self, conversation_id: str) -> tuple[str | None, tuple[str, ...]]:
@@ -369,8 +365,7 @@ class DeliveryStore:
             .where(t.email_threads.c.conversation_id == conversation_id)
             .order_by(t.email_threads.c.created_at)
         )
-        async with self._engines.read.connect() as conn:
-            rows = list(await conn.execute(query))
+        rows = await self._engines.read.all(query)
         ids = [r.message_id_header for r in rows]
         inbound = [r.message_id_header for r in rows if r.inbound]
         if len(ids) > THREAD_REFERENCES_MAX:
@@ -384,8 +379,7 @@ class DeliveryStore:
         query = select(t.reply_tokens.c.token).where(
             t.reply_tokens.c.conversation_id == conversation_id
         )
-        async with self._engines.read.connect() as conn:
-            found = await conn.scalar(query)
+        found = await self._engines.read.scalar(query)
         if found is not None:
             return str(found)
         token = secrets.token_hex(10)
@@ -396,15 +390,13 @@ class DeliveryStore:
                 )
             return token
         except IntegrityError:  # made concurrently
-            async with self._engines.read.connect() as conn:
-                return str(await conn.scalar(query))
+            return str(await self._engines.read.scalar(query))
 
     async def conversation_for_token(self, token: str) -> str | None:
         query = select(t.reply_tokens.c.conversation_id).where(
             t.reply_tokens.c.token == token.lower()
         )
-        async with self._engines.read.connect() as conn:
-            found = await conn.scalar(query)
+        found = await self._engines.read.scalar(query)
         return str(found) if found is not None else None
 
     # -- opt-outs ---------------------------------------------------------
@@ -439,16 +431,14 @@ class DeliveryStore:
         query = select(t.opt_outs.c.keyword).where(
             t.opt_outs.c.channel == channel, t.opt_outs.c.address == address
         )
-        async with self._engines.read.connect() as conn:
-            return await conn.scalar(query) is not None
+        return await self._engines.read.scalar(query) is not None
 
     async def opt_outs_of(self, customer_id: str) -> list[OptOutRecord]:
         query = select(t.opt_outs).where(t.opt_outs.c.customer_id == customer_id)
-        async with self._engines.read.connect() as conn:
-            return [
-                OptOutRecord(r.channel, r.address, r.customer_id, r.keyword, _aware(r.created_at))
-                for r in await conn.execute(query)
-            ]
+        return [
+            OptOutRecord(r.channel, r.address, r.customer_id, r.keyword, _aware(r.created_at))
+            for r in await self._engines.read.all(query)
+        ]
 
     # -- customers --------------------------------------------------------
 
@@ -458,21 +448,18 @@ class DeliveryStore:
             .where(t.identities.c.customer_id == customer_id)
             .order_by(t.identities.c.kind, t.identities.c.value)
         )
-        async with self._engines.read.connect() as conn:
-            return [(r.kind, r.value) for r in await conn.execute(query)]
+        return [(r.kind, r.value) for r in await self._engines.read.all(query)]
 
     async def customer(self, customer_id: str) -> Customer | None:
         query = select(t.customers).where(t.customers.c.id == customer_id)
-        async with self._engines.read.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._engines.read.first(query)
         return _customer(row) if row else None
 
     async def customer_for_identity(self, kind: str, value: str) -> str | None:
         query = select(t.identities.c.customer_id).where(
             t.identities.c.kind == kind, t.identities.c.value == value
         )
-        async with self._engines.read.connect() as conn:
-            found = await conn.scalar(query)
+        found = await self._engines.read.scalar(query)
         return str(found) if found is not None else None
 
     async def last_customer_address(self, conversation_id: str) -> str | None:
@@ -487,11 +474,10 @@ class DeliveryStore:
             .order_by(t.messages.c.seq.desc())
             .limit(50)
         )
-        async with self._engines.read.connect() as conn:
-            for (attributes,) in await conn.execute(query):
-                address = (attributes or {}).get("from")
-                if isinstance(address, str) and address:
-                    return address
+        for (attributes,) in await self._engines.read.all(query):
+            address = (attributes or {}).get("from")
+            if isinstance(address, str) and address:
+                return address
         return None
 
     async def merge_customers(self, keep_id: str, other_id: str) -> None:

@@ -2,9 +2,9 @@
 
 SQLite allows one writer at a time, so writes go through an engine with a
 single pooled connection whose transactions start with ``BEGIN IMMEDIATE``
-(taking the write lock up front rather than failing on upgrade), while reads
-use their own pool and see committed data through WAL. PostgreSQL uses one
-engine for both.
+(taking the write lock up front rather than failing on upgrade). Reads use
+their own synchronous pool on threads of their own (``reads.Reads``) and see
+committed data through WAL.
 
 SQLite's automatic WAL checkpoint runs inside whichever commit crosses the
 threshold and fsyncs the database file there: a message batch that happens
@@ -24,10 +24,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
+from conversations.reads import THREADS, Reads
+
 
 @dataclass(frozen=True)
 class Engines:
-    read: AsyncEngine
+    read: Reads
     write: AsyncEngine
     batch: Engine
     """Synchronous, for the message writer thread: a whole batch is one
@@ -46,8 +48,7 @@ class Engines:
 
     async def dispose(self) -> None:
         await self.write.dispose()
-        if self.read is not self.write:
-            await self.read.dispose()
+        self.read.close()
         self.batch.dispose()
         if self.checkpointer is not None:
             self.checkpointer.dispose()
@@ -96,6 +97,7 @@ _JSON = {"json_serializer": _json, "json_deserializer": orjson.loads}
 def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
+        sync_url = normalise_url(url, sync=True)
         write = create_async_engine(
             parsed,
             poolclass=AsyncAdaptedQueuePool,
@@ -105,19 +107,14 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
             **_JSON,
         )
         _sqlite_pragmas(write, sqlite_synchronous, "BEGIN IMMEDIATE")
-        read = create_async_engine(
-            parsed, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4, **_JSON
-        )
+        read = create_engine(sync_url, poolclass=QueuePool, pool_size=THREADS, **_JSON)
         _sqlite_pragmas(read, sqlite_synchronous, "BEGIN")
-        batch = create_engine(
-            normalise_url(url, sync=True), poolclass=QueuePool, pool_size=1, **_JSON
-        )
+        batch = create_engine(sync_url, poolclass=QueuePool, pool_size=1, **_JSON)
         _sqlite_pragmas(batch, sqlite_synchronous, "BEGIN IMMEDIATE")
-        checkpointer = create_engine(
-            normalise_url(url, sync=True), poolclass=QueuePool, pool_size=1
-        )
+        checkpointer = create_engine(sync_url, poolclass=QueuePool, pool_size=1)
         _sqlite_pragmas(checkpointer, sqlite_synchronous, "BEGIN")
-        return Engines(read, write, batch, "sqlite", checkpointer)
-    engine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
+        return Engines(Reads(read), write, batch, "sqlite", checkpointer)
+    write = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
+    read = create_engine(parsed, pool_size=THREADS, pool_pre_ping=True, **_JSON)
     batch = create_engine(parsed, pool_size=1, pool_pre_ping=True, **_JSON)
-    return Engines(engine, engine, batch, "postgresql")
+    return Engines(Reads(read), write, batch, "postgresql")

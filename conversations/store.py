@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Row,
     and_,
+    bindparam,
     func,
     insert,
     or_,
@@ -151,6 +151,19 @@ def _conversation_select() -> Any:
     )
 
 
+# The reads every websocket hello makes, built once: building a statement
+# costs more than running it (SQLAlchemy derives a new one's cache key anew).
+_CONVERSATION = _conversation_select().where(t.conversations.c.id == bindparam("id"))
+_MESSAGES_AFTER = (
+    select(t.messages)
+    .where(t.messages.c.conversation_id == bindparam("id"), t.messages.c.seq > bindparam("after"))
+    .order_by(t.messages.c.seq)
+    .limit(bindparam("limit"))
+)
+_USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
+_USER_BY_NAME = select(t.users).where(t.users.c.username == bindparam("name"))
+
+
 class Store:
     """Async facade over the database; one per process."""
 
@@ -207,15 +220,14 @@ class Store:
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
-        async with self._engines.read.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self._engines.read.scalar(text("SELECT 1"))
 
     # -- settings ---------------------------------------------------------
 
     async def secret(self, key: str) -> str:
         """Return a persistent random secret, creating it once (shared by all nodes)."""
-        async with self._engines.read.connect() as conn:
-            value = await conn.scalar(select(t.settings.c.value).where(t.settings.c.key == key))
+        query = select(t.settings.c.value).where(t.settings.c.key == key)
+        value = await self._engines.read.scalar(query)
         if value is not None:
             return str(value)
         candidate = secrets.token_urlsafe(48)
@@ -224,10 +236,7 @@ class Store:
                 await conn.execute(insert(t.settings).values(key=key, value=candidate))
             return candidate
         except IntegrityError:  # another node created it first
-            async with self._engines.read.connect() as conn:
-                return str(
-                    await conn.scalar(select(t.settings.c.value).where(t.settings.c.key == key))
-                )
+            return str(await self._engines.read.scalar(query))
 
     # -- customers --------------------------------------------------------
 
@@ -342,15 +351,13 @@ class Store:
             return await self._get(conn, conversation_id)
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
-        async with self._engines.read.connect() as conn:
-            return await self._get(conn, conversation_id)
+        row = await self._engines.read.first(_CONVERSATION, {"id": conversation_id})
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        return _conversation(row)
 
     async def _get(self, conn: AsyncConnection, conversation_id: str) -> Conversation:
-        row = (
-            await conn.execute(
-                _conversation_select().where(t.conversations.c.id == conversation_id)
-            )
-        ).first()
+        row = (await conn.execute(_CONVERSATION, {"id": conversation_id})).first()
         if row is None:
             raise ConversationNotFound(conversation_id)
         return _conversation(row)
@@ -377,8 +384,7 @@ class Store:
         if customer_id is not None:
             query = query.where(t.conversations.c.customer_id == customer_id)
         query = query.order_by(t.conversations.c.created_at.desc()).limit(limit)
-        async with self._engines.read.connect() as conn:
-            return [_conversation(r) for r in await conn.execute(query)]
+        return [_conversation(r) for r in await self._engines.read.all(query)]
 
     async def change_status(
         self,
@@ -575,28 +581,20 @@ class Store:
     async def messages_after(
         self, conversation_id: str, after_seq: int = 0, limit: int = 1000
     ) -> list[Message]:
-        query = (
-            select(t.messages)
-            .where(t.messages.c.conversation_id == conversation_id, t.messages.c.seq > after_seq)
-            .order_by(t.messages.c.seq)
-            .limit(limit)
-        )
-        async with self._engines.read.connect() as conn:
-            return [_message(r) for r in await conn.execute(query)]
+        params = {"id": conversation_id, "after": after_seq, "limit": limit}
+        return [_message(r) for r in await self._engines.read.all(_MESSAGES_AFTER, params)]
 
     async def message(self, message_id: str) -> Message | None:
-        async with self._engines.read.connect() as conn:
-            row = (
-                await conn.execute(select(t.messages).where(t.messages.c.id == message_id))
-            ).first()
+        row = await self._engines.read.first(
+            select(t.messages).where(t.messages.c.id == message_id)
+        )
         return _message(row) if row else None
 
     async def message_by_external_id(self, channel: str, external_id: str) -> Message | None:
         query = select(t.messages).where(
             t.messages.c.channel == channel, t.messages.c.external_id == external_id
         )
-        async with self._engines.read.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._engines.read.first(query)
         return _message(row) if row else None
 
     # -- timeline ---------------------------------------------------------
@@ -631,18 +629,17 @@ class Store:
             .where(t.timeline.c.conversation_id == conversation_id)
             .order_by(t.timeline.c.id)
         )
-        async with self._engines.read.connect() as conn:
-            return [
-                TimelineEvent(
-                    id=r.id,
-                    conversation_id=r.conversation_id,
-                    type=r.type,
-                    actor=r.actor,
-                    data=r.data or {},
-                    created_at=_aware(r.created_at) or utcnow(),
-                )
-                for r in await conn.execute(query)
-            ]
+        return [
+            TimelineEvent(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                type=r.type,
+                actor=r.actor,
+                data=r.data or {},
+                created_at=_aware(r.created_at) or utcnow(),
+            )
+            for r in await self._engines.read.all(query)
+        ]
 
     # -- users ------------------------------------------------------------
 
@@ -691,17 +688,15 @@ class Store:
         return _user(row) if row else None
 
     async def user_by_name(self, username: str) -> User | None:
-        return await self._one_user(t.users.c.username == username)
+        return await self._one_user(_USER_BY_NAME, {"name": username})
 
     async def user_by_id(self, user_id: str) -> User | None:
-        return await self._one_user(t.users.c.id == user_id)
+        return await self._one_user(_USER_BY_ID, {"id": user_id})
 
-    async def _one_user(self, clause: Any) -> User | None:
-        async with self._engines.read.connect() as conn:
-            row: Row[Any] | None = (await conn.execute(select(t.users).where(clause))).first()
+    async def _one_user(self, query: Any, params: dict[str, str]) -> User | None:
+        row = await self._engines.read.first(query, params)
         return _user(row) if row else None
 
     async def list_users(self) -> list[User]:
-        async with self._engines.read.connect() as conn:
-            rows = await conn.execute(select(t.users).order_by(t.users.c.username))
-            return [_user(r) for r in rows]
+        rows = await self._engines.read.all(select(t.users).order_by(t.users.c.username))
+        return [_user(r) for r in rows]

@@ -9,14 +9,17 @@ so that disabling an account takes effect at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gateway.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from conversations import User
 
 _hasher = PasswordHasher()
 
@@ -43,6 +46,8 @@ class Principal:
     role: str
     name: str | None = None
     conversation_id: str | None = None
+    user: User | None = field(default=None, compare=False, repr=False)
+    """A user's account as it was when the token was checked."""
 
     @property
     def sees_everything(self) -> bool:

@@ -96,7 +96,8 @@ class Services:
         user = await self.store.user_by_id(claims["sub"])
         if user is None or user.disabled:
             raise Unauthorized("the account is disabled or gone", code="invalid_token")
-        return Principal("user", user.id, user.role, user.display_name or user.username)
+        name = user.display_name or user.username
+        return Principal("user", user.id, user.role, name, user=user)
 
     async def visible_conversation(self, who: Principal, conversation_id: str) -> Conversation:
         """The conversation if ``who`` may see it; 404 otherwise (a visitor or

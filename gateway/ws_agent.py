@@ -48,8 +48,8 @@ class AgentSession(Session):
             raise RejectHandshake(CLOSE_UNAUTHORIZED, "an agent token is required")
         after = hello.after_seq if isinstance(hello.after_seq, dict) else {}
         services = self.services
-        user = await services.store.user_by_id(principal.id)
-        assert user is not None  # authenticate() checked it
+        user = principal.user
+        assert user is not None  # authenticate() looked it up
         # Listen before the router hears of us (an offer may follow at once),
         # but hold it until the welcome has gone out.
         self.conn.hold()
