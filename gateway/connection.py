@@ -117,8 +117,8 @@ class Connection:
 
     def deliver(self, event: Event) -> None:
         """Called by the hub; must not block."""
-        if event.kind == "frame" and event.origin == self.id:
-            return  # our own typing indicator
+        if event.origin == self.id and (event.kind == "frame" or self._own_message(event)):
+            return  # our own typing indicator, or our own message noted
         if event.staff_only and not self.staff:
             return
         if event.kind in ("close", "reconnect"):
@@ -127,6 +127,19 @@ class Connection:
             )
             return
         self._put(event)
+
+    def _own_message(self, event: Event) -> bool:
+        """Note the ``seq`` of a message this connection sent, if it is next
+        and nothing waits ahead of it: the sender has its ack, so there is
+        nothing to send, and noting it here spares a wake of the sender task
+        per message. Otherwise the sender task sorts it out in order."""
+        cid, seq = event.conversation_id, event.seq
+        if event.kind != "message" or cid is None or self._outbox or self._held is not None:
+            return False
+        if seq is None or self._last_seq.get(cid) != seq - 1:
+            return False
+        self._last_seq[cid] = seq
+        return True
 
     def hold(self) -> None:
         """Keep what the hub delivers until ``release`` (the handshake is not

@@ -203,3 +203,33 @@ async def test_taking_a_closed_conversation_says_it_is_closed(server: Server):
     sam = token(server.http, "sam", PASSWORD)
     reply = httpx.post(url + "/assign", headers=bearer(sam))
     assert reply.status_code == 409 and reply.json()["error"]["code"] == "closed"
+
+
+async def test_a_sender_gets_acks_not_echoes_and_its_other_tab_gets_the_messages(server: Server):
+    alice = token(server.http, "alice", PASSWORD)
+    session = new_session(server.http)
+    cid = session["conversation_id"]
+    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
+    tab1, _ = await visitor(server.ws, session["visitor_token"])
+    tab2, _ = await visitor(server.ws, session["visitor_token"])
+    a, _ = await agent(server.ws, alice)
+
+    for i in range(3):
+        await send(tab1, type="message", client_msg_id=f"tab-{i}", text=f"t{i}")
+    other_tab = [await recv_until(tab2, "message") for _ in range(3)]
+    assert [(m["seq"], m["text"]) for m in other_tab] == [(1, "t0"), (2, "t1"), (3, "t2")]
+    await send(a, type="message", conversation_id=cid, client_msg_id=msg_id(), text="hello")
+
+    seen = []
+    while not seen or seen[-1]["type"] != "message":
+        frame = await recv(tab1)
+        if frame["type"] in ("ack", "message"):
+            seen.append(frame)
+    assert [(f["type"], f["seq"]) for f in seen] == [
+        ("ack", 1),
+        ("ack", 2),
+        ("ack", 3),
+        ("message", 4),
+    ]
+    assert (await recv_until(tab2, "message"))["seq"] == 4
+    await asyncio.gather(tab1.close(), tab2.close(), a.close())
