@@ -160,6 +160,15 @@ _MESSAGES_AFTER = (
     .order_by(t.messages.c.seq)
     .limit(bindparam("limit"))
 )
+_ASSIGNED_TO = (
+    _conversation_select()
+    .where(
+        t.conversations.c.status == ConversationStatus.ASSIGNED.value,
+        t.conversations.c.assigned_agent_id == bindparam("agent"),
+    )
+    .order_by(t.conversations.c.created_at.desc())
+    .limit(bindparam("limit"))
+)
 _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _USER_BY_NAME = select(t.users).where(t.users.c.username == bindparam("name"))
 
@@ -385,6 +394,11 @@ class Store:
             query = query.where(t.conversations.c.customer_id == customer_id)
         query = query.order_by(t.conversations.c.created_at.desc()).limit(limit)
         return [_conversation(r) for r in await self._engines.read.all(query)]
+
+    async def assigned_to(self, agent_id: str, limit: int = 200) -> list[Conversation]:
+        """What the agent holds now, newest first."""
+        params = {"agent": agent_id, "limit": limit}
+        return [_conversation(r) for r in await self._engines.read.all(_ASSIGNED_TO, params)]
 
     async def change_status(
         self,

@@ -176,14 +176,22 @@ class Connection:
             self._topics.add(topic)
             await self._hub.subscribe(topic, self)
 
-    async def follow(self, conversation_id: str, after_seq: int) -> None:
+    async def follow(
+        self, conversation_id: str, after_seq: int, *, last_seq: int | None = None
+    ) -> None:
         """Start delivering a conversation's messages with ``seq > after_seq``;
-        a no-op for one already followed (what was sent stays sent)."""
+        a no-op for one already followed (what was sent stays sent).
+
+        ``last_seq`` is the conversation's last ``seq`` as read *after* this
+        connection began listening to its topic: anything later comes live,
+        so a client that has it all needs nothing from the store.
+        """
         if conversation_id in self._last_seq:
             return
         self._last_seq[conversation_id] = after_seq
         await self.listen(conv_topic(conversation_id))
-        self._put(_Sync(conversation_id))
+        if last_seq is None or after_seq < last_seq:
+            self._put(_Sync(conversation_id))
 
     def unfollow(self, conversation_id: str) -> None:
         topic = conv_topic(conversation_id)

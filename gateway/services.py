@@ -221,9 +221,7 @@ class Services:
         which then see what the role sees. A disabled account is cut off: its
         sockets close (4401) and its conversations go back in line for someone
         else."""
-        held = await self.store.list_conversations(
-            statuses=[ConversationStatus.ASSIGNED.value], agent_id=user.id, limit=100_000
-        )
+        held = await self.store.assigned_to(user.id, limit=100_000)
         if not user.disabled:
             if role_changed:
                 self.hub.publish(Event(user_topic(user.id), "reconnect", "the role changed"))

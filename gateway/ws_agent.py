@@ -9,7 +9,6 @@ from __future__ import annotations
 from starlette.websockets import WebSocket
 
 import router as r
-from conversations import ConversationStatus
 from conversations.models import AppendRequest
 from gateway.auth import Principal
 from gateway.connection import CLOSE_UNAUTHORIZED
@@ -60,9 +59,7 @@ class AgentSession(Session):
         if self.routed:
             await services.routing.agent_connected(user)
         presence = services.routing.presence(principal.id)
-        mine = await services.store.list_conversations(
-            statuses=[ConversationStatus.ASSIGNED.value], agent_id=principal.id
-        )
+        mine = await services.store.assigned_to(principal.id)
         self.conn.send(
             {
                 "type": "welcome",

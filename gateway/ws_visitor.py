@@ -25,6 +25,10 @@ class VisitorSession(Session):
             raise Reject(CLOSE_UNAUTHORIZED, "a visitor token is required")
         if isinstance(hello.after_seq, dict):
             raise Reject(CLOSE_UNAUTHORIZED, "after_seq must be a number for a visitor")
+        # Listen first, then read: whatever the read's ``last_seq`` misses
+        # comes live (held until the welcome is out).
+        self.conn.hold()
+        await self.conn.listen(conv_topic(principal.conversation_id))
         try:
             self.conversation = await self.services.store.get_conversation(
                 principal.conversation_id
@@ -34,7 +38,8 @@ class VisitorSession(Session):
         c = self.conversation
         self.conn.send({"type": "welcome", "conversation_id": c.id, "last_seq": c.last_seq})
         self.conn.send({"type": "status", "conversation_id": c.id, "status": c.status})
-        await self.conn.follow(c.id, hello.after_seq or 0)
+        await self.conn.follow(c.id, hello.after_seq or 0, last_seq=c.last_seq)
+        self.conn.release()
 
     async def handle(self, raw: str) -> None:
         frame = parse_visitor_frame(raw)
