@@ -66,7 +66,9 @@ def normalise_url(url: str, *, sync: bool = False) -> URL:
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
 
 
-def _sqlite_pragmas(engine: AsyncEngine | Engine, synchronous: str, begin: str) -> None:
+def _sqlite_pragmas(engine: AsyncEngine | Engine, synchronous: str, begin: str | None) -> None:
+    """Pragmas for every new connection; ``begin`` starts each transaction
+    (None: none is started, each statement commits alone)."""
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(target, "connect")
@@ -81,9 +83,11 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, synchronous: str, begin: str) 
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
-    @event.listens_for(target, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(target, "begin")
+        def on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)
 
 
 def _json(value: Any) -> str:
@@ -108,11 +112,12 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
         )
         _sqlite_pragmas(write, sqlite_synchronous, "BEGIN IMMEDIATE")
         read = create_engine(sync_url, poolclass=QueuePool, pool_size=THREADS, **_JSON)
-        _sqlite_pragmas(read, sqlite_synchronous, "BEGIN")
+        # A read is one statement (``Reads``), a snapshot by itself.
+        _sqlite_pragmas(read, sqlite_synchronous, None)
         batch = create_engine(sync_url, poolclass=QueuePool, pool_size=1, **_JSON)
         _sqlite_pragmas(batch, sqlite_synchronous, "BEGIN IMMEDIATE")
         checkpointer = create_engine(sync_url, poolclass=QueuePool, pool_size=1)
-        _sqlite_pragmas(checkpointer, sqlite_synchronous, "BEGIN")
+        _sqlite_pragmas(checkpointer, sqlite_synchronous, None)
         return Engines(Reads(read), write, batch, "sqlite", checkpointer)
     write = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
     read = create_engine(parsed, pool_size=THREADS, pool_pre_ping=True, **_JSON)
