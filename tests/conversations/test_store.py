@@ -18,7 +18,9 @@ from conversations import (
     IllegalTransition,
     Store,
     UserExists,
+    engine,
 )
+from conversations import store as store_module
 from conversations.errors import AlreadyAssigned, StoreError
 from conversations.models import AppendResult
 from conversations.writer import MessageWriter, WriterClosed
@@ -220,6 +222,42 @@ async def test_a_failed_batch_acknowledges_nobody_and_the_writer_goes_on(
     await writer.close()
     with pytest.raises(WriterClosed):
         writer.submit(req(cid, "too late"))
+
+
+async def test_the_wal_starts_over_under_steady_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A checkpoint that only ever runs PASSIVE never catches up with a writer
+    that never pauses, so the WAL never starts over and grows without end."""
+    monkeypatch.setattr(engine, "WAL_RESTART_FRAMES", 256)  # 1 MiB
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY_S", 0.1)
+    store = await Store.open(f"sqlite:///{tmp_path}/wal.sqlite3")
+    cids = [await conversation(store) for _ in range(20)]
+    writer = MessageWriter(store, lambda results: None)
+    wal = tmp_path / "wal.sqlite3-wal"
+
+    def restarts() -> int:
+        """The WAL header's checkpoint sequence number: one up per restart."""
+        return int.from_bytes(wal.read_bytes()[12:16], "big")
+
+    async def steady(seconds: float) -> None:
+        loop, sent = asyncio.get_running_loop(), 0
+        pending: set[asyncio.Future[AppendResult]] = set()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            # Keep a few batches queued, so that the writer never pauses.
+            pending |= {writer.submit(req(c, "steady " * 40, f"s{sent}-{c}")) for c in cids}
+            sent += 1
+            if len(pending) > 4 * len(cids):
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.gather(*pending)
+
+    await steady(0.2)
+    before = restarts()
+    await steady(2.0)
+    assert restarts() - before >= 3
+    await writer.close()
+    await store.close()
 
 
 async def test_assign_is_atomic(store: Store):
