@@ -26,7 +26,6 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from conversations.reads import THREADS, Reads
 
-
 WAL_RESTART_FRAMES = 16_384
 """64 MiB of 4 KiB pages; also the size a restarted WAL file is cut back to."""
 
