@@ -13,9 +13,9 @@ from tests.support.clients import (
     agent,
     bearer,
     msg_id,
-    new_session,
     recv_until,
     send,
+    taken_session,
     token,
     visitor,
 )
@@ -39,9 +39,8 @@ ANGRY = "This is the THIRD time I ask!!! Still waiting, terrible service. Cancel
 
 async def test_angry_message_scores_negative_for_agent_and_alerts_supervisor(server: Server):
     alice, sam = token(server.http, "alice", PASSWORD), token(server.http, "sam", PASSWORD)
-    session = new_session(server.http, name="Irate")
+    session = taken_session(server.http, alice, name="Irate")
     cid = session["conversation_id"]
-    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     a, _ = await agent(server.ws, alice)
     s, _ = await agent(server.ws, sam)
     v, _ = await visitor(server.ws, session["visitor_token"])
@@ -80,9 +79,8 @@ async def test_angry_message_scores_negative_for_agent_and_alerts_supervisor(ser
 
 async def test_agent_tone_is_scored_apart_from_the_customer(server: Server):
     alice = token(server.http, "alice", PASSWORD)
-    session = new_session(server.http)
+    session = taken_session(server.http, alice)
     cid = session["conversation_id"]
-    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     a, _ = await agent(server.ws, alice)
     v, _ = await visitor(server.ws, session["visitor_token"])
     await send(v, type="message", client_msg_id=msg_id(), text="Thanks so much, that fixed it!")

@@ -15,6 +15,7 @@ from tests.support.clients import (
     recv,
     recv_until,
     send,
+    taken_session,
     token,
     visitor,
 )
@@ -115,9 +116,8 @@ async def test_messages_keep_order_when_sent_back_to_back(server: Server):
 
 async def test_typing_reaches_the_other_side_not_the_sender(server: Server):
     alice = token(server.http, "alice", PASSWORD)
-    session = new_session(server.http)
+    session = taken_session(server.http, alice)
     cid = session["conversation_id"]
-    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     v, _ = await visitor(server.ws, session["visitor_token"])
     a, _ = await agent(server.ws, alice)
     await send(v, type="typing", active=True)
@@ -143,9 +143,8 @@ async def test_second_agent_cannot_take_an_assigned_conversation(server: Server)
 
 async def test_close_ends_the_conversation_for_everyone(server: Server):
     alice = token(server.http, "alice", PASSWORD)
-    session = new_session(server.http)
+    session = taken_session(server.http, alice)
     cid = session["conversation_id"]
-    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     v, _ = await visitor(server.ws, session["visitor_token"])
     a, _ = await agent(server.ws, alice)
     await send(a, type="close", conversation_id=cid)
@@ -207,9 +206,8 @@ async def test_taking_a_closed_conversation_says_it_is_closed(server: Server):
 
 async def test_a_sender_gets_acks_not_echoes_and_its_other_tab_gets_the_messages(server: Server):
     alice = token(server.http, "alice", PASSWORD)
-    session = new_session(server.http)
+    session = taken_session(server.http, alice)
     cid = session["conversation_id"]
-    httpx.post(server.http + f"/api/v1/conversations/{cid}/assign", headers=bearer(alice))
     tab1, _ = await visitor(server.ws, session["visitor_token"])
     tab2, _ = await visitor(server.ws, session["visitor_token"])
     a, _ = await agent(server.ws, alice)

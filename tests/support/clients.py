@@ -34,6 +34,17 @@ def new_session(server_http: str, **fields: Any) -> dict[str, Any]:
     return data
 
 
+def taken_session(server_http: str, agent_token: str, **fields: Any) -> dict[str, Any]:
+    """A new web chat session, already taken by the agent."""
+    session = new_session(server_http, **fields)
+    reply = httpx.post(
+        server_http + f"/api/v1/conversations/{session['conversation_id']}/assign",
+        headers=bearer(agent_token),
+    )
+    assert reply.status_code == 200, reply.text
+    return session
+
+
 async def recv(ws: ClientConnection, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
     frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
     return frame
