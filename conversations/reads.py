@@ -25,8 +25,10 @@ still overlap one read's disk or network wait with another's work."""
 
 
 class Reads:
+    """``all``, ``first`` and ``scalar`` of one statement, awaited on the loop."""
+
     def __init__(self, engine: Engine, threads: int = THREADS) -> None:
-        self.engine = engine
+        self._engine = engine
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="db-read")
 
     async def all(
@@ -57,9 +59,9 @@ class Reads:
         params: Mapping[str, Any] | None,
         fetch: Callable[[CursorResult[Any]], T],
     ) -> T:
-        with self.engine.connect() as conn:
+        with self._engine.connect() as conn:
             return fetch(conn.execute(statement, params))
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
-        self.engine.dispose()
+        self._engine.dispose()
