@@ -134,6 +134,6 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
         _sqlite_pragmas(checkpointer, sqlite_synchronous, None)
         return Engines(Reads(read), write, batch, "sqlite", checkpointer)
     write = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
-    read = create_engine(parsed, pool_size=THREADS, pool_pre_ping=True, **_JSON)
+    read = create_engine(parsed, pool_size=THREADS, **_JSON)
     batch = create_engine(parsed, pool_size=1, pool_pre_ping=True, **_JSON)
     return Engines(Reads(read), write, batch, "postgresql")

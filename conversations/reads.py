@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Executable, Row
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 
@@ -59,8 +60,17 @@ class Reads:
         params: Mapping[str, Any] | None,
         fetch: Callable[[CursorResult[Any]], T],
     ) -> T:
-        with self._engine.connect() as conn:
-            return fetch(conn.execute(statement, params))
+        # Connections are not pinged before use (a round trip per read); one
+        # found dead (the database restarted) is dropped, and the read, which
+        # changes nothing, runs again on a fresh one.
+        for attempt in (1, 2):
+            try:
+                with self._engine.connect() as conn:
+                    return fetch(conn.execute(statement, params))
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)

@@ -123,24 +123,43 @@ async def test_sqlite_wal_is_checkpointed_off_the_write_path(tmp_path: Path):
         await own.close()
 
 
+def drop_connections(url: str) -> None:
+    """What a PostgreSQL restart or failover does to every open connection."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+
+
 async def test_writer_survives_a_database_restart():
     """The writer holds its connection; when PostgreSQL drops it (a restart,
     a failover), the next batch reconnects instead of failing its senders."""
-    import psycopg
-
     with scratch_postgres() as url:
         own = await Store.open(url)
         try:
             cid = await conversation(own)
             await own.append_messages([req(cid, "before")])
-            with psycopg.connect(url, autocommit=True) as admin:
-                killed = admin.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                ).fetchone()
-            assert killed is not None and killed[0] >= 1
+            drop_connections(url)
             [after] = await own.append_messages([req(cid, "after")])
             assert after.message.seq == 2
+        finally:
+            await own.close()
+
+
+async def test_reads_survive_a_database_restart():
+    """A pooled read connection found dead is replaced and the read run again
+    (reads are not pinged before use: that was a round trip per read)."""
+    with scratch_postgres() as url:
+        own = await Store.open(url)
+        try:
+            cid = await conversation(own)
+            assert (await own.get_conversation(cid)).id == cid
+            drop_connections(url)
+            assert (await own.get_conversation(cid)).id == cid
         finally:
             await own.close()
 
