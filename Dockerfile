@@ -1,13 +1,9 @@
 # Switchboard: build the wheel in one stage, run it as a non-root user in the next.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY gateway gateway
-COPY channels channels
-COPY conversations conversations
-COPY router router
-COPY presence presence
-COPY sentiment sentiment
+# Everything but what .dockerignore leaves out (tests, benches, docs): the
+# package list itself lives in pyproject.toml.
+COPY . .
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

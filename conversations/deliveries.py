@@ -483,8 +483,9 @@ class DeliveryStore:
     async def merge_customers(self, keep_id: str, other_id: str) -> None:
         """Move everything of customer ``other_id`` to ``keep_id``, in one transaction.
 
-        Identities, conversations (and the customer participant rows),
-        opt-outs move; blank name/email/phone of the kept customer are filled
+        Every row of every table with a ``customer_id`` moves (identities,
+        conversations, opt-outs, cases, ...), and so do the customer
+        participant rows; blank name/email/phone of the kept customer are filled
         from the other; the other stays as a tombstone whose attributes say
         ``merged_into`` so old references still resolve.
 
@@ -508,27 +509,22 @@ class DeliveryStore:
             for row in (keep, other):
                 if (row.attributes or {}).get("merged_into"):
                     raise StoreError(f"customer {row.id} was already merged")
-            await conn.execute(
-                update(t.identities)
-                .where(t.identities.c.customer_id == other_id)
-                .values(customer_id=keep_id)
-            )
-            await conn.execute(
-                update(t.conversations)
-                .where(t.conversations.c.customer_id == other_id)
-                .values(customer_id=keep_id)
-            )
+            # Every record of the customer follows: identities, conversations,
+            # opt-outs, and what other packages keep on the same metadata
+            # (cases, entitlements, appointments, surveys, device alerts).
+            for table in t.metadata.sorted_tables:
+                if table is not t.customers and "customer_id" in table.c:
+                    await conn.execute(
+                        update(table)
+                        .where(table.c.customer_id == other_id)
+                        .values(customer_id=keep_id)
+                    )
             await conn.execute(
                 update(t.participants)
                 .where(
                     and_(t.participants.c.role == "customer", t.participants.c.ref_id == other_id)
                 )
                 .values(ref_id=keep_id)
-            )
-            await conn.execute(
-                update(t.opt_outs)
-                .where(t.opt_outs.c.customer_id == other_id)
-                .values(customer_id=keep_id)
             )
             fill = {
                 key: getattr(other, key)

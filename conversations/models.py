@@ -48,6 +48,7 @@ class Conversation:
     updated_at: datetime
     closed_at: datetime | None
     sentiment: JSON | None = None
+    case_id: str | None = None
 
     def to_wire(self) -> JSON:
         return {
@@ -65,6 +66,7 @@ class Conversation:
             "sentiment": self.sentiment,
             "created_at": rfc3339(self.created_at),
             "closed_at": rfc3339(self.closed_at) if self.closed_at else None,
+            "case_id": self.case_id,
         }
 
 

@@ -58,6 +58,7 @@ conversations = Table(
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
     Column("closed_at", Time),
+    Column("case_id", String(40), index=True),  # cases/tables.py; migration 0005
     Index("ix_conversations_status_created", "status", "created_at"),
 )
 

@@ -142,6 +142,7 @@ def _conversation(row: Any) -> Conversation:
         updated_at=_aware(m["updated_at"]) or utcnow(),
         closed_at=_aware(m["closed_at"]),
         sentiment=m["sentiment"],
+        case_id=m["case_id"],
     )
 
 

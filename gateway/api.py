@@ -14,6 +14,7 @@ from gateway.auth import Principal, hash_password, verify_password
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.services import Services, may_see
 from gateway.settings import Role
+from prechat import PrechatError, check_answers
 
 MAX_BODY = 256 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -98,6 +99,15 @@ async def user_caller(request: Request, *roles: str) -> Principal:
 
 
 async def issue_token(request: Request) -> Response:
+    """Exchange a username and password for a bearer token.
+    ---
+    tags: [auth]
+    body: TokenRequest
+    responses:
+      200: {description: "the token and the account"}
+      400: {description: "invalid body"}
+      401: {description: "wrong username or password"}
+    """
     body = await parse_body(request, TokenRequest)
     services = services_of(request)
     user = await services.store.user_by_name(body.username)
@@ -105,7 +115,7 @@ async def issue_token(request: Request) -> Response:
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     return JSONResponse(
         {
-            "access_token": services.tokens.issue_user(user.id, user.role),
+            "access_token": services.tokens.issue_user(user.id, user.role, user.password_hash),
             "token_type": "bearer",
             "expires_in": services.tokens.user_ttl_s,
             "user": user.to_wire(),
@@ -114,6 +124,14 @@ async def issue_token(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
+    """The calling account.
+    ---
+    tags: [auth]
+    responses:
+      200: {description: "the account"}
+      401: {description: "no or bad token"}
+      403: {description: "not a staff token"}
+    """
     who = await user_caller(request)
     user = await services_of(request).store.user_by_id(who.id)
     assert user is not None
@@ -124,8 +142,21 @@ async def me(request: Request) -> Response:
 
 
 async def create_session(request: Request) -> Response:
+    """Open a web chat conversation and get its visitor token.
+    ---
+    tags: [webchat]
+    body: SessionRequest
+    responses:
+      201: {description: "conversation_id and visitor_token"}
+      400: {description: "invalid body, or pre-chat answers that do not fit the survey"}
+    """
     body = await parse_body(request, SessionRequest)
     services = services_of(request)
+    try:
+        prechat = check_answers(services.settings.webchat.prechat, body.prechat)
+    except PrechatError as exc:
+        code = "missing_field" if exc.missing else "invalid_field"
+        raise BadRequest(str(exc), code=code) from None
     identities = []
     if body.email:
         identities.append(("email", body.email.lower()))
@@ -138,7 +169,7 @@ async def create_session(request: Request) -> Response:
         email=body.email,
         phone=body.phone,
         language=body.language,
-        prechat=body.prechat,
+        prechat=prechat,
         context=body.context,
     )
     return JSONResponse(
@@ -157,6 +188,23 @@ async def create_session(request: Request) -> Response:
 
 
 async def list_conversations(request: Request) -> Response:
+    """Conversations the caller may see.
+    ---
+    tags: [conversations]
+    parameters:
+      - name: status
+        in: query
+        schema: {type: string}
+        description: "comma-separated statuses"
+      - name: limit
+        in: query
+        schema: {type: string}
+        description: "at most this many (max 1000)"
+    responses:
+      200: {description: "the conversations"}
+      400: {description: "unknown status or bad limit"}
+      401: {description: "no or bad token"}
+    """
     who = await user_caller(request)
     status = request.query_params.get("status")
     statuses = None
@@ -181,13 +229,36 @@ async def list_conversations(request: Request) -> Response:
 
 
 async def get_conversation(request: Request) -> Response:
+    """One conversation.
+    ---
+    tags: [conversations]
+    responses:
+      200: {description: "the conversation"}
+      404: {description: "no such conversation, or not visible to the caller"}
+    """
     who = await caller(request)
     services = services_of(request)
     conversation = await services.visible_conversation(who, request.path_params["id"])
-    return JSONResponse(conversation.to_wire())
+    body = conversation.to_wire()
+    if services.sla is not None and who.kind == "user":  # staff see the SLA clocks
+        body["sla"] = await services.sla.for_subject("conversation", conversation.id)
+    return JSONResponse(body)
 
 
 async def conversation_messages(request: Request) -> Response:
+    """A conversation's messages in seq order.
+    ---
+    tags: [conversations]
+    parameters:
+      - name: after_seq
+        in: query
+        schema: {type: string}
+        description: "only messages after this seq"
+    responses:
+      200: {description: "the messages"}
+      400: {description: "bad after_seq"}
+      404: {description: "no such conversation"}
+    """
     who = await caller(request)
     services = services_of(request)
     conversation = await services.visible_conversation(who, request.path_params["id"])
@@ -201,7 +272,13 @@ async def conversation_messages(request: Request) -> Response:
 
 async def conversation_context(request: Request) -> Response:
     """The session context an agent sees: customer, pre-chat answers, recent
-    conversations and the timeline."""
+    conversations and the timeline.
+    ---
+    tags: [conversations]
+    responses:
+      200: {description: "customer, pre-chat, recent conversations, timeline"}
+      404: {description: "no such conversation"}
+    """
     who = await user_caller(request)
     services = services_of(request)
     conversation = await services.visible_conversation(who, request.path_params["id"])
@@ -220,6 +297,14 @@ async def conversation_context(request: Request) -> Response:
 
 
 async def assign_conversation(request: Request) -> Response:
+    """Take a conversation by hand.
+    ---
+    tags: [conversations]
+    responses:
+      200: {description: "the conversation"}
+      404: {description: "no such conversation"}
+      409: {description: "already taken or closed"}
+    """
     who = await user_caller(request, "agent", "supervisor", "admin", "bot")
     services = services_of(request)
     await services.visible_conversation(who, request.path_params["id"])
@@ -228,6 +313,15 @@ async def assign_conversation(request: Request) -> Response:
 
 
 async def close_conversation(request: Request) -> Response:
+    """Close a conversation.
+    ---
+    tags: [conversations]
+    responses:
+      200: {description: "the conversation"}
+      403: {description: "not the assigned agent or a supervisor"}
+      404: {description: "no such conversation"}
+      409: {description: "already closed"}
+    """
     who = await caller(request)
     conversation = await services_of(request).close(request.path_params["id"], who)
     return JSONResponse(conversation.to_wire())
@@ -237,11 +331,25 @@ async def close_conversation(request: Request) -> Response:
 
 
 async def list_queues(request: Request) -> Response:
+    """Queues with their waiting work.
+    ---
+    tags: [operations]
+    responses:
+      200: {description: "the queues"}
+      403: {description: "not staff"}
+    """
     await user_caller(request, "supervisor", "admin", "agent")
     return JSONResponse({"queues": services_of(request).routing.queues()})
 
 
 async def list_agents(request: Request) -> Response:
+    """Agents with presence and load.
+    ---
+    tags: [operations]
+    responses:
+      200: {description: "the agents"}
+      403: {description: "not a supervisor or admin"}
+    """
     await user_caller(request, "supervisor", "admin")
     return JSONResponse({"agents": services_of(request).routing.agents()})
 
@@ -250,12 +358,29 @@ async def list_agents(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
+    """Accounts.
+    ---
+    tags: [users]
+    responses:
+      200: {description: "the accounts"}
+      403: {description: "not a supervisor or admin"}
+    """
     await user_caller(request, "admin", "supervisor")
     users = await services_of(request).store.list_users()
     return JSONResponse({"users": [u.to_wire() for u in users]})
 
 
 async def create_user(request: Request) -> Response:
+    """Create an account.
+    ---
+    tags: [users]
+    body: UserCreate
+    responses:
+      201: {description: "the account"}
+      400: {description: "invalid body"}
+      403: {description: "not an admin"}
+      409: {description: "the username is taken"}
+    """
     who = await user_caller(request, "admin")
     body = await parse_body(request, UserCreate)
     try:
@@ -275,6 +400,16 @@ async def create_user(request: Request) -> Response:
 
 
 async def update_user(request: Request) -> Response:
+    """Edit an account (skills, capacity, role, disabled).
+    ---
+    tags: [users]
+    body: UserUpdate
+    responses:
+      200: {description: "the account"}
+      400: {description: "invalid body"}
+      403: {description: "not an admin"}
+      404: {description: "no such account"}
+    """
     who = await user_caller(request, "admin")
     body = await parse_body(request, UserUpdate)
     values = body.model_dump(exclude_unset=True)
@@ -286,7 +421,10 @@ async def update_user(request: Request) -> Response:
     if before is None or user is None:
         raise NotFound("no such user")
     await services_of(request).user_changed(
-        user, actor=who.id, role_changed=user.role != before.role
+        user,
+        actor=who.id,
+        role_changed=user.role != before.role,
+        password_changed=user.password_hash != before.password_hash,
     )
     return JSONResponse(user.to_wire())
 

@@ -18,15 +18,34 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gateway import api, customers_api, webhooks
+from gateway import (
+    api,
+    bots_api,
+    cases_api,
+    customers_api,
+    guidance_api,
+    knowledge_api,
+    openapi,
+    reports_api,
+    scheduling_api,
+    surveys_runtime,
+    webchat_api,
+    webhooks,
+)
 from gateway.auth import hash_password
+from gateway.bot_runtime import BotRuntime
+from gateway.cases_runtime import CaseRuntime
 from gateway.channel_runtime import ChannelRuntime
 from gateway.connection import CLOSE_GOING_AWAY
 from gateway.errors import GatewayError
+from gateway.knowledge_runtime import KnowledgeRuntime
 from gateway.routing import RoutingShell
+from gateway.security_headers import SecurityHeaders
 from gateway.sentiment_runtime import SentimentRuntime
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.sla_runtime import SlaRuntime
+from gateway.surveys_runtime import SurveysRuntime
 from gateway.ws_agent import agent_endpoint
 from gateway.ws_visitor import visitor_endpoint
 
@@ -35,10 +54,23 @@ STATIC = Path(__file__).with_name("static")
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness: 200 while the process accepts work.
+    ---
+    tags: [meta]
+    responses:
+      200: {description: "ok"}
+    """
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
+    """Readiness: 503 while a required dependency is down.
+    ---
+    tags: [meta]
+    responses:
+      200: {description: "ready"}
+      503: {description: "the database or Redis is down"}
+    """
     services: Services = request.app.state.services
     down = await services.check_ready()
     if down:
@@ -124,11 +156,31 @@ def create_app(settings: Settings) -> Starlette:
         services = await Services.start(settings)
         app.state.services = services
         await seed_users(services)
+        bots = BotRuntime(services, settings) if settings.bots else None
+        if bots is not None:
+            await bots.prepare()  # routing must know the bot accounts to leave them out
+            services.bots = bots
         services.routing = RoutingShell(services, settings.routing, settings.timezone)
         await services.routing.start()
+        if bots is not None:
+            await bots.start()
         channels = ChannelRuntime(services)
         await channels.start()
         app.state.channels = channels
+        sla = SlaRuntime(services, email_sender=channels.senders.get("email"))
+        await sla.start()
+        services.sla = sla
+        case_runtime = CaseRuntime(services, settings.cases, settings.record_rules)
+        await case_runtime.start()
+        knowledge = KnowledgeRuntime(services)
+        await knowledge.start()
+        app.state.knowledge = knowledge
+        scheduling = scheduling_api.SchedulingRuntime(services, channels)
+        await scheduling.start()
+        app.state.scheduling = scheduling
+        surveys = SurveysRuntime(services, settings.surveys, channels)
+        await surveys.start()
+        app.state.surveys = surveys
         scoring = None
         if settings.sentiment.enabled:
             scoring = SentimentRuntime(services, settings.sentiment)
@@ -141,6 +193,13 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await drain(services)
+            if bots is not None:
+                await bots.stop()
+            await surveys.stop()
+            await knowledge.stop()
+            await scheduling.stop()
+            await case_runtime.stop()
+            await sla.stop()
             await channels.stop()
             if scoring is not None:
                 await scoring.stop()
@@ -151,8 +210,17 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *api.routes,
+        *webchat_api.routes,
+        *bots_api.routes,
+        *openapi.routes,
         *customers_api.routes,
+        *cases_api.routes,
+        *knowledge_api.routes,
+        *scheduling_api.routes,
+        *guidance_api.routes,
         *webhooks.routes,
+        *reports_api.routes,
+        *surveys_runtime.routes,
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
     ]
@@ -161,12 +229,13 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     origins = settings.allowed_origins or [settings.public_url]
     middleware = [
+        Middleware(SecurityHeaders, embedders=settings.allowed_origins),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH"],
             allow_headers=["authorization", "content-type"],
-        )
+        ),
     ]
     return Starlette(
         routes=routes,

@@ -3,11 +3,14 @@
 Passwords are hashed with argon2 (argon2-cffi). Tokens are signed JWTs
 (PyJWT, HS256) that expire; a visitor token names the one conversation it
 opens and nothing else. User tokens are checked against the database on use
-so that disabling an account takes effect at once.
+so that disabling an account takes effect at once; a user token also
+carries a stamp of the password it was issued under, so a new password
+revokes every token issued before it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +31,12 @@ PrincipalKind = Literal["user", "visitor"]
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def password_stamp(password_hash: str) -> str:
+    """A short digest of the password hash: tokens name it, so changing the
+    password revokes them without a revocation list."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -60,8 +69,9 @@ class TokenIssuer:
         self.user_ttl_s = user_ttl_s
         self.visitor_ttl_s = visitor_ttl_s
 
-    def issue_user(self, user_id: str, role: str) -> str:
-        return self._encode({"sub": user_id, "role": role, "typ": "user"}, self.user_ttl_s)
+    def issue_user(self, user_id: str, role: str, password_hash: str) -> str:
+        claims = {"sub": user_id, "role": role, "typ": "user", "pwd": password_stamp(password_hash)}
+        return self._encode(claims, self.user_ttl_s)
 
     def issue_visitor(self, customer_id: str, conversation_id: str) -> str:
         claims = {"sub": customer_id, "cid": conversation_id, "typ": "visitor"}

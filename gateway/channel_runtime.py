@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,6 +88,10 @@ class ChannelRuntime:
         self._intake_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self.intake_hooks: list[Callable[[str, InboundMessage], Awaitable[bool]]] = []
+        """Asked (customer id, message), under the sender's intake lock, before a
+        message with no open conversation opens one; True: the hook took it
+        (an SMS survey answer, see gateway/surveys_runtime.py), nothing opens."""
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -199,6 +203,9 @@ class ChannelRuntime:
             )
             conversation = await self._open_conversation_of(customer.id, msg.channel)
             if conversation is None:
+                for hook in self.intake_hooks:
+                    if await hook(customer.id, msg):
+                        return Received(None, dropped="taken by an intake hook")
                 conversation = await self._open(msg, identity)
             return await self._append(conversation, msg)
 

@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sentiment = sub.add_parser("sentiment", help="sentiment tools", add_help=False)
     sentiment.add_argument("rest", nargs=argparse.REMAINDER)
+
+    apikeys = sub.add_parser("apikeys", help="API keys for device alerts", add_help=False)
+    apikeys.add_argument("rest", nargs=argparse.REMAINDER)
+
+    skills = sub.add_parser("skills", help="skill finder: train an intent model", add_help=False)
+    skills.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -120,6 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sentiment.cli import main as sentiment_main
 
             return sentiment_main(args.rest)
+        if args.command == "apikeys":
+            from cases.cli import main as apikeys_main
+
+            return apikeys_main(args.rest)
+        if args.command == "skills":
+            from intents.cli import main as skills_main
+
+            return skills_main(args.rest)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

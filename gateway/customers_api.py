@@ -70,12 +70,29 @@ async def _wire(
 
 
 async def get_customer(request: Request) -> Response:
+    """A customer with identities, opt-outs and recent conversations.
+    ---
+    tags: [customers]
+    responses:
+      200: {description: "the customer"}
+      404: {description: "no such customer"}
+    """
     who = await user_caller(request)
     customer, conversations = await _visible(request, who, request.path_params["id"])
     return JSONResponse(await _wire(request, customer, conversations))
 
 
 async def merge_customer(request: Request) -> Response:
+    """Merge another customer into this one.
+    ---
+    tags: [customers]
+    body: MergeRequest
+    responses:
+      200: {description: "the surviving customer"}
+      400: {description: "invalid body"}
+      404: {description: "no such customer"}
+      409: {description: "already merged"}
+    """
     await user_caller(request, "supervisor", "admin")
     body = await parse_body(request, MergeRequest)
     services = services_of(request)

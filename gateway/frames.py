@@ -82,9 +82,32 @@ class Close(_Frame):
     conversation_id: Id
 
 
-VisitorFrame = Annotated[MessageIn | Typing | Ping, Field(discriminator="type")]
+class SurveyResponse(_Frame):
+    """A web chat visitor's survey answer; the scores are judged by
+    ``surveys.rules`` so that any bad score is ``bad_survey``."""
+
+    type: Literal["survey_response"]
+    conversation_id: Id | None = None
+    csat: Any = None
+    nps: Any = None
+    comment: Any = None
+
+
+class Handoff(_Frame):
+    """A bot hands the conversation to people (body: ``bots.HandoffBody``)."""
+
+    type: Literal["handoff"]
+    conversation_id: Id
+    queue: Id | None = None
+    skills: list[Any] | None = None
+    priority: int | None = None
+    summary: str | None = None
+    context: dict[str, Any] | None = None
+
+
+VisitorFrame = Annotated[MessageIn | Typing | Ping | SurveyResponse, Field(discriminator="type")]
 AgentFrame = Annotated[
-    MessageIn | Typing | Ping | PresenceIn | Accept | Reject | Transfer | Close,
+    MessageIn | Typing | Ping | PresenceIn | Accept | Reject | Transfer | Close | Handoff,
     Field(discriminator="type"),
 ]
 _visitor = TypeAdapter[Any](VisitorFrame)
@@ -92,7 +115,7 @@ _agent = TypeAdapter[Any](AgentFrame)
 _hello = TypeAdapter(Hello)
 
 VISITOR_TYPES = ("message", "typing", "ping")
-AGENT_TYPES = (*VISITOR_TYPES, "presence", "accept", "reject", "transfer", "close")
+AGENT_TYPES = (*VISITOR_TYPES, "presence", "accept", "reject", "transfer", "close", "handoff")
 
 
 def _load(raw: str) -> dict[str, Any]:
@@ -146,7 +169,7 @@ def parse_hello(raw: str) -> Hello:
 
 
 def parse_visitor_frame(raw: str) -> Any:
-    return _validate(_visitor, _load(raw), VISITOR_TYPES)
+    return _validate(_visitor, _load(raw), (*VISITOR_TYPES, "survey_response"))
 
 
 def parse_agent_frame(raw: str) -> Any:

@@ -21,18 +21,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import intents
 import router as r
 from conversations import AppendResult, Conversation, ConversationStatus
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.models import User, rfc3339
 from gateway.frames import dumps
+from gateway.guidance_api import offer_summary
 from gateway.hub import SUPERVISORS, Event
 from gateway.services import Services
+from guidance.store import GuidanceStore
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,18 @@ class RoutingShell:
         self._snapshots: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
+        self.skill_finder = intents.load_skill_finder(services.settings.skill_finder, config.queues)
+        """The intent model applied at intake (``[skill_finder]``), or None."""
+        self._intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        """What the skill finder found, per conversation, for the offer (recent ones)."""
+        self._invited_to = {p.name: p.queue for p in services.settings.proactive if p.queue}
+        """Queues of proactive rules: a chat opened from an invitation goes there."""
+
+    def _routed_user(self, user: User) -> bool:
+        """Takes routed work: agents and bots, except the configured bots
+        (``[[bots]]``), which get their work only from the bot runtime."""
+        bots = self._services.bots
+        return _takes_routed_work(user) and not (bots is not None and bots.claims(user))
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -95,7 +112,7 @@ class RoutingShell:
         store, now = self._services.store, time.time()
         routed_users: set[str] = set()
         for user in await store.list_users():
-            if _takes_routed_work(user):
+            if self._routed_user(user):
                 routed_users.add(user.id)
                 self.router.handle(self._upsert(user), now)
         open_ones = await store.list_conversations(
@@ -120,6 +137,11 @@ class RoutingShell:
             events: list[r.Event] = [self._arrival(conversation)]
             if agent_id is not None:
                 events.append(r.ManualAssign(conversation.id, agent_id, force=True))
+            elif self._services.bots is not None:
+                # Handed off by a bot and still waiting: its queue, skills, priority.
+                skills = self._services.bots.handoff_skills(conversation.id)
+                if skills is not None:
+                    events = self._handoff_events(conversation, skills)
             self.router.handle_all(events, now)
 
     # -- the event log -------------------------------------------------------
@@ -189,7 +211,12 @@ class RoutingShell:
         # Known from now on, routed or not: later messages cost nothing here.
         self._routed.add(cid)
         if conversation.status in OPEN:
-            self.submit(r.ItemArrived(self._item(conversation, first_message, time.time())))
+            item = self._at_intake(self._item(conversation, first_message, time.time()))
+            bots = self._services.bots
+            if bots is not None and await bots.take(conversation, item):
+                self._outside.add(cid)  # a bot has it until it hands off
+                return
+            self.submit(r.ItemArrived(item))
 
     def taken(self, conversation: Conversation, by: User) -> None:
         """Someone took a conversation by hand: the router revokes any open
@@ -198,7 +225,7 @@ class RoutingShell:
         offered to others); anyone else, a supervisor, takes it out of routing."""
         entered = conversation.id in self._routed
         self._routed.add(conversation.id)
-        if not _takes_routed_work(by):
+        if not self._routed_user(by):
             self._outside.add(conversation.id)
             if entered:
                 self.submit(r.ItemCancelled(conversation.id, "taken by staff"))
@@ -222,12 +249,39 @@ class RoutingShell:
         self.submit(r.ItemCancelled(conversation.id, "re-entered"))
         self.submit(self._arrival(conversation))
 
+    def handed_off(
+        self, conversation: Conversation, skills: tuple[r.SkillRequirement, ...] | None
+    ) -> None:
+        """A bot handed the conversation to people: it enters routing in the
+        queue and with the priority the hand-off set (intake adds its skills
+        but cannot move it), in one step so nobody is offered it in between."""
+        self._outside.discard(conversation.id)
+        self._routed.add(conversation.id)
+        self.submit(
+            r.ItemCancelled(conversation.id, "re-entered"),
+            *self._handoff_events(conversation, skills or ()),
+        )
+
+    def _handoff_events(
+        self, conversation: Conversation, skills: tuple[r.SkillRequirement, ...]
+    ) -> list[r.Event]:
+        item = replace(
+            self._arrival(conversation).item,
+            queue=conversation.queue,
+            priority=conversation.priority,
+            skills=skills,
+        )
+        return [
+            r.ItemArrived(item),
+            r.PriorityChanged(conversation.id, conversation.priority, conversation.queue),
+        ]
+
     def user_changed(self, user: User, held: Sequence[Conversation]) -> None:
         """An account was created or edited: skills, capacity and queues apply
         to routing at once, not at the agent's next connect. An agent made
         supervisor leaves routing but keeps what they hold; someone made agent
         takes on the load of what they hold."""
-        if _takes_routed_work(user):
+        if self._routed_user(user):
             events: list[r.Event] = [self._upsert(user)]
             for conversation in held:
                 if conversation.id in self._outside:
@@ -248,6 +302,32 @@ class RoutingShell:
         """An item for a conversation that is already under way."""
         arrived = conversation.created_at.timestamp()
         return r.ItemArrived(self._item(conversation, None, arrived))
+
+    def _at_intake(self, item: r.WorkItem) -> r.WorkItem:
+        """A new item, before intake rules: the queue of the proactive rule
+        that invited the visitor, then what the skill finder reads in the
+        first message (intake rules see ``intent``, ``intent_confidence``)."""
+        context = item.attributes.get("context") or {}
+        rule = context.get("proactive") if item.queue is None else None
+        invited = self._invited_to.get(rule) if isinstance(rule, str) else None
+        if invited is not None:
+            item = replace(item, queue=invited)
+        message = item.attributes.get("message")
+        if self.skill_finder is None or not isinstance(message, str):
+            return item
+        found = self.skill_finder.find(message)
+        self._intents[item.id] = found.to_wire()
+        while len(self._intents) > 10_000:
+            self._intents.popitem(last=False)
+        # Kept in the conversation's context (scripts read ``intent`` there)
+        # with a ``context_set`` entry on the timeline.
+        task = asyncio.create_task(
+            GuidanceStore(self._services.store.engines).set_context(
+                item.id, "intent", found.to_wire(), actor="skill_finder"
+            )
+        )
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return intents.apply_finding(item, found)
 
     def _item(self, c: Conversation, first_message: str | None, arrived: float) -> r.WorkItem:
         customer = {
@@ -272,6 +352,7 @@ class RoutingShell:
                 "subject": c.subject,
                 "message": first_message,
                 "time": r.time_attributes(local),
+                **intents.attributes_from_context(c.context),
             },
         )
 
@@ -398,8 +479,17 @@ class RoutingShell:
                 "subject": c.subject,
                 "recent_conversations": [x.to_wire() for x in recent if x.id != c.id][:5],
                 "sentiment": c.sentiment,
+                "intent": self._intents.get(c.id),
+                **await self._handoff_context(c.id),
+                "summary": await offer_summary(self._services, c),
             },
         }
+
+    async def _handoff_context(self, cid: str) -> dict[str, Any]:
+        """``{"handoff": ...}`` when a bot handed this conversation to people."""
+        bots = self._services.bots
+        handoff = await bots.handoff_of(cid) if bots is not None else None
+        return {"handoff": handoff} if handoff is not None else {}
 
     # -- supervisors ---------------------------------------------------------------
 

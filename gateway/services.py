@@ -26,7 +26,7 @@ from conversations import (
 )
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
-from gateway.auth import Principal, TokenIssuer
+from gateway.auth import Principal, TokenIssuer, password_stamp
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
@@ -47,9 +47,18 @@ class Services:
     connections: set[Any] = field(default_factory=set)
     routing: Any = None
     """The ``RoutingShell`` once started (see gateway/routing.py)."""
+    sla: Any = None
+    """The SLA runtime once started (see gateway/sla_runtime.py)."""
+    cases: Any = None
+    """The case service once started (see gateway/cases_runtime.py)."""
+    bots: Any = None
+    """The bot runtime once started (see gateway/bot_runtime.py)."""
     commit_listeners: list[Callable[[Sequence[AppendResult]], None]] = field(default_factory=list)
     """Called after every commit with the new messages (outbound delivery,
     sentiment scoring); must not block."""
+    status_listeners: list[Callable[[Conversation], None]] = field(default_factory=list)
+    """Called with the conversation after every status change this node
+    announces (SLA clocks, surveys, bots); must not block."""
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store, self._announce_messages)
@@ -96,6 +105,8 @@ class Services:
         user = await self.store.user_by_id(claims["sub"])
         if user is None or user.disabled:
             raise Unauthorized("the account is disabled or gone", code="invalid_token")
+        if claims.get("pwd") != password_stamp(user.password_hash):
+            raise Unauthorized("the password has changed; sign in again", code="token_revoked")
         name = user.display_name or user.username
         return Principal("user", user.id, user.role, name, user=user)
 
@@ -164,6 +175,11 @@ class Services:
         return conversation
 
     def announce_status(self, conversation: Conversation) -> None:
+        for listener in self.status_listeners:
+            try:
+                listener(conversation)
+            except Exception:
+                log.exception("status listener %r failed", listener)
         frame = {
             "type": "status",
             "conversation_id": conversation.id,
@@ -215,12 +231,22 @@ class Services:
         self.hub.publish(Event(topic, "attach", conversation_id=conversation.id, seq=0))
         return conversation
 
-    async def user_changed(self, user: User, *, actor: str, role_changed: bool = False) -> None:
+    async def user_changed(
+        self,
+        user: User,
+        *,
+        actor: str,
+        role_changed: bool = False,
+        password_changed: bool = False,
+    ) -> None:
         """An account was created or edited. Routing takes its skills, capacity,
         queues and role at once. A new role reconnects its live sockets (1012),
-        which then see what the role sees. A disabled account is cut off: its
-        sockets close (4401) and its conversations go back in line for someone
-        else."""
+        which then see what the role sees. A new password revokes the tokens
+        issued before it, so the sockets opened with them close (4401). A
+        disabled account is cut off: its sockets close (4401) and its
+        conversations go back in line for someone else."""
+        if password_changed and not user.disabled:
+            self.hub.publish(Event(user_topic(user.id), "close", "the password has changed"))
         held = await self.store.assigned_to(user.id, limit=100_000)
         if not user.disabled:
             if role_changed:

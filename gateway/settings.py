@@ -31,10 +31,21 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bots.config import BotConfig, check_bots
+from cases.config import CasesConfig, RecordRule
 from channels.config import ChannelsConfig
 from gateway.errors import ConfigError
+from guidance.config import CannedConfig, MacroConfig, ScriptConfig, check_references
+from intents.config import SkillFinderConfig
+from knowledge.config import KnowledgeConfig
+from prechat.config import WebchatConfig
+from proactive.config import ProactiveRule, check_rules
 from router.config import RoutingConfig
+from scheduling.config import SchedulingConfig
 from sentiment.config import SentimentConfig
+from sla.config import CalendarConfig, SlaPolicy
+from sla.config import check_references as check_sla_references
+from surveys.config import SurveysConfig
 
 Role = Literal["agent", "supervisor", "admin", "bot"]
 
@@ -114,8 +125,66 @@ class Settings(BaseSettings):
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     """``[routing]``: queues, skills, intake rules, capacity, presence (docs/routing.md)."""
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)  # type: ignore[arg-type]
+    """``[knowledge]``: portal, suggestions, insights period (docs/knowledge.md)."""
+    calendars: list[CalendarConfig] = Field(default_factory=list)
+    """``[[calendars]]``: business hours for SLA clocks (docs/service.md)."""
+    sla: list[SlaPolicy] = Field(default_factory=list)
+    """``[[sla]]``: SLA policies with their KPIs (docs/service.md)."""
+    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)  # type: ignore[arg-type]
+    """``[scheduling]``: slot grid, search limits, resource calendars (docs/scheduling.md)."""
+    record_rules: list[RecordRule] = Field(default_factory=list)
+    """``[[record_rules]]``: channels whose new conversations open a case (docs/service.md)."""
+    cases: CasesConfig = Field(default_factory=CasesConfig)
+    """``[cases]``: process stages, entitlements, follow-ups, device alert rules."""
+    skill_finder: SkillFinderConfig = Field(default_factory=SkillFinderConfig)
+    """``[skill_finder]``: the intent model that sets skills at intake (docs/bots.md)."""
+    webchat: WebchatConfig = Field(default_factory=WebchatConfig)
+    """``[webchat]``: the widget's pre-chat survey (docs/bots.md)."""
+    proactive: list[ProactiveRule] = Field(default_factory=list)
+    """``[[proactive]]``: when to invite a visitor to chat (docs/bots.md)."""
+    scripts: list[ScriptConfig] = Field(default_factory=list)
+    """``[[scripts]]``: agent scripts chosen per conversation (docs/console.md)."""
+    macros: list[MacroConfig] = Field(default_factory=list)
+    """``[[macros]]``: actions agents run on a conversation (docs/console.md)."""
+    canned: list[CannedConfig] = Field(default_factory=list)
+    """``[[canned]]``: canned responses, searchable from the composer (docs/console.md)."""
+    bots: list[BotConfig] = Field(default_factory=list)
+    """``[[bots]]``: bots that take conversations first (docs/bots.md)."""
+    surveys: SurveysConfig = Field(default_factory=SurveysConfig)
+    """``[surveys]``: CSAT/NPS asked when a conversation closes (docs/service.md)."""
     timezone: str = "UTC"
     """Business time zone: intake rules' ``time.*`` and SLA clocks use it."""
+
+    @model_validator(mode="after")
+    def _sla_names_exist(self) -> Settings:
+        check_sla_references(self.calendars, self.sla, self.routing.queues)
+        return self
+
+    @model_validator(mode="after")
+    def _bot_queues_exist(self) -> Settings:
+        check_bots(self.bots, self.routing.queues)
+        return self
+
+    @model_validator(mode="after")
+    def _guidance_names_exist(self) -> Settings:
+        problems = check_references(self.scripts, self.macros, self.canned, self.routing.queues)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _skill_finder_fits(self) -> Settings:
+        if self.skill_finder.model is not None:
+            from intents import check_skill_finder  # numpy: only when a model is configured
+
+            check_skill_finder(self.skill_finder, self.routing.queues, self.routing.skills)
+        return self
+
+    @model_validator(mode="after")
+    def _proactive_rules_fit(self) -> Settings:
+        check_rules(self.proactive, self.routing.queues, [c.name for c in self.calendars])
+        return self
 
     @model_validator(mode="after")
     def _escalation_queues_exist(self) -> Settings:

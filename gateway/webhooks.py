@@ -112,6 +112,13 @@ async def _twilio_form(request: Request) -> dict[str, str]:
 
 
 async def twilio_sms(request: Request) -> Response:
+    """Twilio inbound SMS webhook (signed).
+    ---
+    tags: [webhooks]
+    responses:
+      200: {description: "stored (TwiML)"}
+      403: {description: "bad signature"}
+    """
     form = await _twilio_form(request)
     try:
         event = parse_twilio_sms(form)
@@ -123,6 +130,13 @@ async def twilio_sms(request: Request) -> Response:
 
 
 async def twilio_status(request: Request) -> Response:
+    """Twilio delivery status callback (signed).
+    ---
+    tags: [webhooks]
+    responses:
+      200: {description: "recorded"}
+      403: {description: "bad signature"}
+    """
     form = await _twilio_form(request)
     try:
         update = parse_twilio_status(form)
@@ -172,6 +186,13 @@ async def _meta_post(
 
 
 async def messenger(request: Request) -> Response:
+    """Messenger webhook: verification (GET) and events (POST, signed).
+    ---
+    tags: [webhooks]
+    responses:
+      200: {description: "stored, or the challenge"}
+      403: {description: "bad signature or verify token"}
+    """
     enabled = _config(request).messenger_enabled
     if request.method == "GET":
         return _meta_handshake(request, enabled, "messenger")
@@ -179,6 +200,13 @@ async def messenger(request: Request) -> Response:
 
 
 async def whatsapp(request: Request) -> Response:
+    """WhatsApp Cloud API webhook: verification (GET) and events (POST, signed).
+    ---
+    tags: [webhooks]
+    responses:
+      200: {description: "stored, or the challenge"}
+      403: {description: "bad signature or verify token"}
+    """
     enabled = _config(request).whatsapp_enabled
     if request.method == "GET":
         return _meta_handshake(request, enabled, "whatsapp")
@@ -189,6 +217,13 @@ async def whatsapp(request: Request) -> Response:
 
 
 async def telegram(request: Request) -> Response:
+    """Telegram Bot API webhook (secret token header).
+    ---
+    tags: [webhooks]
+    responses:
+      200: {description: "stored"}
+      403: {description: "bad secret token"}
+    """
     config = _config(request)
     _require(config.telegram_enabled, "telegram")
     if not verify_telegram_secret(

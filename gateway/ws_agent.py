@@ -6,17 +6,20 @@ connected arrive as an ``assigned`` frame followed by the transcript.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 import router as r
+from bots import HandoffBody
 from conversations.models import AppendRequest
 from gateway.auth import Principal
 from gateway.connection import CLOSE_UNAUTHORIZED
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.frames import (
     Accept,
     Close,
     FrameError,
+    Handoff,
     Hello,
     MessageIn,
     Ping,
@@ -56,6 +59,9 @@ class AgentSession(Session):
         if principal.sees_everything:
             await self.conn.listen(SUPERVISORS)
         self.routed = user.role in ROUTED_ROLES
+        if services.bots is not None and services.bots.claims(user):
+            self.routed = False  # a configured bot gets work from the bot runtime
+            services.bots.connected(user.id)
         if self.routed:
             await services.routing.agent_connected(user)
         presence = services.routing.presence(principal.id)
@@ -99,6 +105,29 @@ class AgentSession(Session):
             await services.transfer(frame.conversation_id, self.principal, frame.queue, frame.note)
         elif isinstance(frame, Close):
             await services.close(frame.conversation_id, self.principal)
+        elif isinstance(frame, Handoff):
+            await self._handoff(frame)
+
+    async def _handoff(self, frame: Handoff) -> None:
+        assert self.principal is not None
+        bots = self.services.bots
+        if bots is None:
+            raise FrameError("not_a_bot", "no bots are configured")
+        try:
+            body = HandoffBody.model_validate(
+                frame.model_dump(exclude={"type", "conversation_id"}, exclude_none=True)
+            )
+            await bots.handoff_by(self.principal, frame.conversation_id, body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise FrameError(
+                "invalid_field",
+                f"handoff frame: field {field!r}: {first['msg']}",
+                frame.conversation_id,
+            ) from None
+        except GatewayError as exc:
+            raise FrameError(exc.code, exc.message, frame.conversation_id) from None
 
     async def _message(self, frame: MessageIn) -> None:
         assert self.principal is not None
@@ -161,6 +190,9 @@ class AgentSession(Session):
         )
 
     async def on_disconnect(self) -> None:
+        bots = self.services.bots
+        if bots is not None and self.principal is not None and bots.is_bot(self.principal.id):
+            bots.disconnected(self.principal.id)
         if self.routed and self.principal is not None:
             self.services.routing.agent_disconnected(self.principal.id)
 

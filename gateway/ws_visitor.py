@@ -11,8 +11,18 @@ from conversations.errors import ConversationNotFound
 from conversations.models import AppendRequest
 from gateway.auth import Principal
 from gateway.connection import CLOSE_UNAUTHORIZED
-from gateway.frames import Hello, MessageIn, Ping, Typing, check_text, dumps, parse_visitor_frame
+from gateway.frames import (
+    Hello,
+    MessageIn,
+    Ping,
+    SurveyResponse,
+    Typing,
+    check_text,
+    dumps,
+    parse_visitor_frame,
+)
 from gateway.hub import Event, conv_topic
+from gateway.surveys_runtime import visitor_survey_response
 from gateway.websocket_session import Reject, Session
 
 
@@ -39,6 +49,11 @@ class VisitorSession(Session):
         self.conn.send({"type": "welcome", "conversation_id": c.id, "last_seq": c.last_seq})
         self.conn.send({"type": "status", "conversation_id": c.id, "status": c.status})
         await self.conn.follow(c.id, hello.after_seq or 0, last_seq=c.last_seq)
+        surveys = getattr(self.websocket.app.state, "surveys", None)
+        if surveys is not None:  # closed and not yet answered: ask again
+            survey = await surveys.pending_frame(c)
+            if survey is not None:
+                self.conn.send(survey)
         self.conn.release()
 
     async def handle(self, raw: str) -> None:
@@ -49,6 +64,8 @@ class VisitorSession(Session):
             self._typing(frame)
         elif isinstance(frame, Ping):
             self.conn.send({"type": "pong"})
+        elif isinstance(frame, SurveyResponse):
+            await visitor_survey_response(self, frame)
 
     def _message(self, frame: MessageIn) -> None:
         text = check_text(frame, self.limits.max_text_chars)

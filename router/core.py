@@ -215,6 +215,19 @@ class Router:
             return None
         return self._presence.effective(agent_id)
 
+    def has_ready_agent(self, queue: str, channel: Channel = "webchat") -> bool:
+        """Whether an agent who serves ``queue`` could take new work on
+        ``channel`` now: connected, in a status the queue takes work from,
+        with free capacity (proactive invitations ask before inviting)."""
+        presences = self._presences.get(queue)
+        if presences is None:
+            return False
+        for agent_id in self._index.ready[channel]:
+            agent = self._index.agents[agent_id]
+            if agent.serves(queue) and self._presence.effective(agent_id) in presences:
+                return True
+        return False
+
     def agents_snapshot(self) -> dict[str, AgentSnapshot]:
         snaps = {}
         for aid, agent in sorted(self._index.agents.items()):

@@ -10,6 +10,8 @@
 import { api } from "./api.js";
 import { LiveSocket } from "./live.js";
 import { clock, h, store, uuid } from "./util.js";
+import { clearSurvey, onSurveyFrame } from "./survey.js";
+import { invitationContext, setupPrechat, surveyActive, surveyAnswers } from "./prechat.js";
 
 const KEY = "switchboard.chat";
 const TYPING_REPEAT_MS = 3000; // re-announce "typing" at most this often
@@ -101,7 +103,7 @@ function validate() {
     [$("pc-name"), (v) => (v.trim() ? "" : "Please tell us your name.")],
     [$("pc-email"), (v, i) => (!v.trim() ? "Please enter your email." :
       i.validity.typeMismatch ? "That doesn't look like an email address." : "")],
-    [$("pc-topic"), (v) => (v ? "" : "Please choose a topic.")],
+    [$("pc-topic"), (v) => (v || surveyActive() ? "" : "Please choose a topic.")],
   ];
   let first = null;
   for (const [input, check] of checks) {
@@ -109,8 +111,9 @@ function validate() {
     fieldError(input, message);
     if (message && !first) first = input;
   }
+  const surveyOk = !surveyActive() || surveyAnswers(fieldError) !== null;
   first?.focus();
-  return !first;
+  return !first && surveyOk;
 }
 
 async function startChat(event) {
@@ -130,8 +133,9 @@ async function startChat(event) {
         name,
         email,
         language: navigator.language?.slice(0, 20),
-        prechat: { topic: topicSelect.selectedOptions[0].textContent, ...(question ? { question } : {}) },
-        context: pageContext(),
+        prechat: surveyActive() ? surveyAnswers(fieldError)
+          : { topic: topicSelect.selectedOptions[0].textContent, ...(question ? { question } : {}) },
+        context: { ...pageContext(), ...invitationContext() },
       },
     });
     store.set(`${KEY}.me`, { name, email });
@@ -150,6 +154,7 @@ async function startChat(event) {
   } catch (err) {
     el.formError.textContent = err.code === "invalid_field" && /email/i.test(err.message)
       ? "That email address doesn't look right. Please check it."
+      : /^prechat\./.test(err.message || "") ? err.message
       : err.status === 429 ? "Too many attempts. Please wait a moment and try again."
       : err.code === "network" ? err.message
       : "We couldn't start the chat just now. Please try again in a moment.";
@@ -189,6 +194,7 @@ function openChat() {
 }
 
 function resetToPrechat(message) {
+  clearSurvey();
   socket?.stop();
   socket = null;
   state = null;
@@ -262,11 +268,19 @@ function onFrame(frame) {
       if (frame.sender?.role !== "customer") showTyping(frame.active ? frame.sender : null);
       break;
     case "error":
-      onError(frame);
+      if (!onSurveyFrame(frame, surveyContext())) onError(frame);
+      break;
+    case "survey":
+    case "survey_recorded":
+      onSurveyFrame(frame, surveyContext());
       break;
     default:
       break; // pong and anything newer than this page
   }
+}
+
+function surveyContext() {
+  return { container: el.ended, send: (frame) => Boolean(socket?.send(frame)) };
 }
 
 function addMessage(m) {
@@ -477,3 +491,9 @@ if (state?.token && state.conversationId) {
   state = null;
   prefill();
 }
+setupPrechat({
+  form: el.form,
+  before: $("pc-question").closest(".field"),
+  builtInTopic: $("pc-topic").closest(".field"),
+  onInvitationAccepted: () => $("pc-name").focus(),
+});

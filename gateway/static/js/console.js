@@ -112,6 +112,7 @@ function customerName(wire) {
 // -- frames -------------------------------------------------------------------
 
 function onFrame(frame) {
+  window.dispatchEvent(new CustomEvent("switchboard:frame", { detail: frame })); // for add-on modules
   switch (frame.type) {
     case "welcome": return onWelcome(frame);
     case "message": return onMessage(frame);
@@ -885,7 +886,7 @@ function renderHeader() {
   const cu = wire.customer || {};
   el.convSub.replaceChildren(channelBadge(wire.channel), statusBadge(wire.status),
     h("span", {}, `Queue: ${wire.queue || "default"}`),
-    cu.email ? h("span", {}, cu.email) : null);
+    ...(cu.email ? [h("span", {}, cu.email)] : []));
   const rolling = c?.rolling;
   el.convMood.replaceChildren(...(rolling != null ? [
     h("span", {}, "Mood"),

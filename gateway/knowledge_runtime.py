@@ -1,0 +1,304 @@
+"""The knowledge base's live part: suggestions pushed after customer
+messages, the in-memory indexes they rank with, and topic runs.
+
+``KnowledgeRuntime`` is started in ``app.lifespan``; the HTTP side
+(``gateway/knowledge_api.py``) reaches it as ``app.state.knowledge``.
+
+Suggestions are advice: they are computed after the message is stored and
+delivered, two at a time at most, for at most ``PUSHING_MAX`` conversations
+waiting at once, and a conversation's messages that arrive meanwhile are
+folded into one more pass. The article and similar-conversation indexes are
+rebuilt off the event loop when what they hold changed: at once for a change
+made on this node, within ``SIMILAR_CHECK_S`` for one made on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from conversations import AppendResult, Conversation
+from conversations.models import rfc3339
+from gateway.auth import Principal
+from gateway.frames import dumps
+from gateway.hub import Event, conv_topic
+from gateway.services import Services
+from knowledge.config import KnowledgeConfig
+from knowledge.store import KnowledgeStore
+from knowledge.text import snippet, terms
+
+if TYPE_CHECKING:
+    from knowledge.bm25 import Bm25Index
+    from knowledge.similar import SimilarIndex
+
+log = logging.getLogger(__name__)
+
+PUSHING_MAX = 200
+"""Conversations whose suggestions may wait to be computed at once; past
+that, a customer message brings none (suggestions are advice, and a flood
+of them must not crowd out the reads that deliver messages)."""
+CONCURRENT_PUSHES = 2
+SIMILAR_CHECK_S = 10.0
+"""How often, at most, the similar-conversation index checks whether
+conversations were closed since it was built."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else rfc3339(moment.astimezone(UTC))
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 3) if known else None
+
+
+def _rebuild_after(index: SimilarIndex) -> float:
+    """Seconds an index stays in use before it is rebuilt with the newly
+    closed conversations: building it holds the interpreter (tokenising runs
+    in Python), about 0.1 ms a conversation, so a big one is rebuilt at most
+    once a minute and a small one at once."""
+    return min(60.0, len(index.keys) / 200)
+
+
+class KnowledgeRuntime:
+    """The knowledge base's live part: store, similar-conversation index, and
+    the ``suggestions`` push after customer messages."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = KnowledgeStore(services.store.engines)
+        self.config: KnowledgeConfig = services.settings.knowledge
+        self._similar: SimilarIndex | None = None
+        self._handled_by: dict[str, str | None] = {}
+        self._marker: tuple[int, datetime | None] | None = None
+        self._building = asyncio.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._computing = asyncio.Semaphore(CONCURRENT_PUSHES)
+        self._checked_at = 0.0
+        self._built_at = 0.0
+        self._schedule: asyncio.Task[None] | None = None
+        self._articles: Bm25Index | None = None
+        self._articles_marker: tuple[int, datetime | None] | None = None
+        self._articles_checked_at = 0.0
+        self._indexing = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.services.commit_listeners.append(self._on_commit)
+        self.services.status_listeners.append(self._on_status)
+        if self.config.topics_every is not None:
+            self._schedule = asyncio.create_task(self._topics_on_schedule())
+
+    async def stop(self) -> None:
+        if self._schedule is not None:
+            self._schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._schedule
+        if self._on_commit in self.services.commit_listeners:
+            self.services.commit_listeners.remove(self._on_commit)
+        if self._on_status in self.services.status_listeners:
+            self.services.status_listeners.remove(self._on_status)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    def _on_status(self, conversation: Conversation) -> None:
+        if conversation.status == "closed":
+            self._checked_at = 0.0  # closed here: look again at the next query
+
+    def _on_commit(self, results: Sequence[AppendResult]) -> None:
+        for result in results:
+            message = result.message
+            if result.duplicate or message.sender_role != "customer":
+                continue
+            cid = message.conversation_id
+            if cid in self._running:
+                self._again.add(cid)  # one more pass when the running one ends
+                continue
+            if len(self._running) >= PUSHING_MAX:
+                log.debug("suggestions for %s skipped: %d waiting", cid, len(self._running))
+                continue
+            self._running.add(cid)
+            task = asyncio.create_task(self._push(cid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _push(self, cid: str) -> None:
+        try:
+            while True:
+                self._again.discard(cid)
+                try:
+                    async with self._computing:
+                        if await self._nothing_to_suggest():
+                            return  # no reads per message on a base with no articles
+                        conversation = await self.services.store.get_conversation(cid)
+                        found = await self.suggestions(conversation, None)
+                except Exception:
+                    log.exception("suggestions for %s failed", cid)
+                    return
+                frame = {"type": "suggestions", "conversation_id": cid, **found}
+                self.services.hub.publish(
+                    Event(conv_topic(cid), "frame", dumps(frame), cid, staff_only=True)
+                )
+                if cid not in self._again:
+                    return
+        finally:
+            self._running.discard(cid)
+
+    async def suggestions(
+        self, conversation: Conversation, who: Principal | None
+    ) -> dict[str, Any]:
+        """What the agent sees beside the conversation. Similar conversations
+        are those ``who`` may open: a supervisor any, an agent those it
+        handled (``None``: the conversation's assigned agent)."""
+        text = await self.store.customer_text(conversation.id)
+        words = terms(text[-1000:])
+        ranked = (await self._article_index()).query(
+            text, k=self.config.suggested_articles, now=_now()
+        )
+        articles = [
+            {"id": e.id, "title": e.title, "score": score, "snippet": snippet(e.body, words)[0]}
+            for e, score in ranked
+        ]
+        if self.config.similar_conversations == 0:
+            return {"articles": articles, "similar": []}
+        index = await self._similar_index()
+        viewer = conversation.assigned_agent_id if who is None else who.id
+        everything = who is not None and who.sees_everything
+        similar = []
+        for cid, score in index.query(text, k=50, exclude=frozenset({conversation.id})):
+            if not everything and self._handled_by.get(cid) != viewer:
+                continue
+            try:
+                other = await self.services.store.get_conversation(cid)
+            except Exception:
+                continue
+            similar.append(
+                {
+                    "conversation_id": cid,
+                    "case_id": other.to_wire().get("case_id"),
+                    "score": score,
+                    "subject": other.subject,
+                }
+            )
+            if len(similar) >= self.config.similar_conversations:
+                break
+        return {"articles": articles, "similar": similar}
+
+    async def _nothing_to_suggest(self) -> bool:
+        """No live article and no similar conversation can be suggested (both
+        indexes answer from memory, looking at the store at most every
+        ``SIMILAR_CHECK_S``)."""
+        if len(await self._article_index()):
+            return False
+        if self.config.similar_conversations == 0:
+            return True
+        return not (await self._similar_index()).keys
+
+    def articles_changed(self) -> None:
+        """An article was written or moved on this node: look again at the
+        next suggestion (other nodes notice within ``SIMILAR_CHECK_S``)."""
+        self._articles_checked_at = 0.0
+
+    async def _article_index(self) -> Bm25Index:
+        from knowledge.bm25 import Bm25Index  # numpy/scipy: loaded when first used
+
+        now = asyncio.get_running_loop().time()
+        if self._articles is not None and now - self._articles_checked_at < SIMILAR_CHECK_S:
+            return self._articles
+        marker = await self.store.articles_marker()
+        self._articles_checked_at = now
+        if self._articles is not None and marker == self._articles_marker:
+            return self._articles
+        async with self._indexing:
+            if self._articles is not None and marker == self._articles_marker:
+                return self._articles
+            entries = await self.store.published_entries()
+            loop = asyncio.get_running_loop()
+            index = await loop.run_in_executor(None, Bm25Index, entries)
+            self._articles, self._articles_marker = index, marker
+            return index
+
+    async def _similar_index(self) -> SimilarIndex:
+        now = asyncio.get_running_loop().time()
+        if self._similar is not None and now - self._checked_at < SIMILAR_CHECK_S:
+            return self._similar
+        marker = await self.store.closed_marker()
+        self._checked_at = now
+        if self._similar is not None and marker == self._marker:
+            return self._similar
+        if self._similar is not None and now - self._built_at < _rebuild_after(self._similar):
+            return self._similar  # a big index is not rebuilt for every closing
+        async with self._building:
+            if self._similar is not None and marker == self._marker:
+                return self._similar
+            from knowledge.similar import SimilarIndex  # scikit-learn: loaded when first used
+
+            rows = await self.store.closed_conversations(self.config.similar_from)
+            loop = asyncio.get_running_loop()
+            index = await loop.run_in_executor(
+                None, SimilarIndex, [r[0] for r in rows], [r[2] for r in rows]
+            )
+            self._handled_by = {cid: agent for cid, agent, _ in rows}
+            self._similar, self._marker = index, marker
+            self._built_at = asyncio.get_running_loop().time()
+            return index
+
+    async def _topics_on_schedule(self) -> None:
+        assert self.config.topics_every is not None
+        every = self.config.topics_every.total_seconds()
+        while True:
+            await asyncio.sleep(every)
+            until = _now()
+            try:
+                await self.topics(until - self.config.topics_period, until, None)
+            except Exception:
+                log.exception("the scheduled topic run failed")
+
+    async def topics(self, since: datetime, until: datetime, k: int | None) -> dict[str, Any]:
+        from knowledge.topics import summarise  # scikit-learn: loaded when first used
+
+        previous_since = since - (until - since)
+        current = await self.store.first_messages(since, until)
+        previous = await self.store.first_messages(previous_since, since)
+        loop = asyncio.get_running_loop()
+        summary = await loop.run_in_executor(
+            None, summarise, [m.text for m in current], [m.text for m in previous], k
+        )
+        result: dict[str, Any] = {
+            "since": _time(since),
+            "until": _time(until),
+            "conversations": len(current),
+            "previous_conversations": len(previous),
+            "topics": [
+                {
+                    "label": s.label,
+                    "terms": list(s.terms),
+                    "conversations": s.conversations,
+                    "share": s.share,
+                    "trend": s.trend,
+                    "previous": s.previous,
+                    "emerging": s.emerging,
+                    "handle_seconds": _mean([current[i].handle_seconds for i in s.members]),
+                    "sentiment": _mean([current[i].sentiment for i in s.members]),
+                    "examples": [
+                        {
+                            "conversation_id": current[i].conversation_id,
+                            "text": current[i].text[:200],
+                        }
+                        for i in s.examples
+                    ],
+                }
+                for s in summary
+            ],
+        }
+        result["run_id"] = await self.store.save_topic_run(since, until, result, _now())
+        return result

@@ -1,0 +1,524 @@
+"""SLA clocks, running: the I/O shell around ``sla/``.
+
+It starts KPI instances (a conversation's on its first customer message, a
+case's when the case runtime reports a new case), feeds them what happens
+(an agent's reply, a close, a case paused, resumed, resolved, cancelled),
+stores every change with a compare-and-set on the old status, and owns the
+one timer task that asks the board what is due. After every stored change it
+sends the ``sla`` frame to supervisors and to the owner, and on a warning or
+failure carries out the KPI's configured actions.
+
+Durability: instances live in ``sla_instances``; at start every open one is
+loaded into the board, so a warning that fell due while the server was down
+fires at once, and the compare-and-set makes sure it is announced by one
+timer only, once.
+
+The message path pays a dict lookup per message: instances start and
+complete in tasks of their own, and the timer runs beside them. The cases
+runtime calls ``case_changed(case_wire)`` and ``for_subject("case", id)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import router as r
+from channels.outbound import OutboundMessage
+from conversations import AppendResult, Conversation, ConversationStatus
+from conversations.errors import ConversationNotFound
+from conversations.ids import new_id
+from gateway.frames import dumps
+from gateway.hub import SUPERVISORS, Event, user_topic
+from gateway.services import Services
+from sla import clock
+from sla.clock import Change, KpiBoard, KpiEvent, KpiInstance, KpiStatus
+from sla.policies import Policies
+from sla.store import SlaStore, to_wire
+
+log = logging.getLogger(__name__)
+
+AGENT_ROLES = frozenset({"agent", "supervisor", "admin"})
+"""Message senders whose reply is a first response (not bots, not the system)."""
+MAX_SLEEP = 5.0
+REMEMBERED = 100_000
+"""Conversations remembered as already started (each saves one read)."""
+
+Subject = tuple[str, str]
+_ASK = "\0ask"
+"""An owner not known yet: ``_announce`` looks it up."""
+
+
+def conversation_attributes(c: Conversation) -> dict[str, Any]:
+    """What a conversation policy's ``when`` sees (as intake rules do)."""
+    return {
+        "channel": c.channel,
+        "queue": c.queue,
+        "priority": c.priority,
+        "language": c.language,
+        "subject": c.subject,
+        "customer": {
+            "id": c.customer.id,
+            "name": c.customer.name,
+            "email": c.customer.email,
+            "phone": c.customer.phone,
+            **c.customer.attributes,
+        },
+        "prechat": c.prechat,
+        "context": c.context,
+    }
+
+
+def case_attributes(case: dict[str, Any]) -> dict[str, Any]:
+    """What a case policy's ``when`` (and a custom KPI's ``succeed_when``) sees:
+    the case's wire object, plus ``channel`` (its origin) and the customer's
+    attributes folded into ``customer``."""
+    attributes = dict(case)
+    attributes.setdefault("channel", case.get("origin"))
+    customer = case.get("customer")
+    if isinstance(customer, dict):
+        attributes["customer"] = {**(customer.get("attributes") or {}), **customer}
+    return attributes
+
+
+class SlaRuntime:
+    """Start with ``await start()`` once routing and channels run; set as
+    ``services.sla``.
+
+    Args:
+        email_sender: the channel runtime's SMTP sender, for ``email:`` actions
+            (None: those actions are logged and skipped).
+        now: the clock (seconds); tests may pass their own.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        email_sender: Any = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        settings = services.settings
+        self.services = services
+        self.policies = Policies(settings.calendars, settings.sla)
+        self.store = SlaStore(services.store.engines, services.store.on_writer_thread)
+        self.board = KpiBoard()
+        self._email = email_sender
+        self._now = now
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: weakref.WeakValueDictionary[Subject, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._shared = settings.redis_url is not None
+        """Several processes share the work: a clock may have started in another."""
+        self._started: OrderedDict[str, None] = OrderedDict()
+        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._starting: set[str] = set()
+        self._case_owner: dict[str, str] = {}
+        self._case_of: dict[str, str] = {}
+        """Conversation id -> its case: an agent's reply there answers the case."""
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.board.put_all(await self.store.open_instances())
+        self.services.commit_listeners.append(self._on_commit)
+        self.services.status_listeners.append(self._on_status)
+        self._timer = asyncio.create_task(self._run_timer(), name="sla-timer")
+        log.info("sla: %d open KPI instances, %d policies", len(self.board), len(self.policies))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.services.commit_listeners.remove(self._on_commit)
+        with contextlib.suppress(ValueError):
+            self.services.status_listeners.remove(self._on_status)
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        await self.store.drain()
+
+    async def settled(self) -> None:
+        """Wait until the work the listeners started is done (tests, benches)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("SLA task failed", exc_info=task.exception())
+
+    def _lock(self, subject: Subject) -> asyncio.Lock:
+        lock = self._locks.get(subject)
+        if lock is None:
+            lock = self._locks[subject] = asyncio.Lock()
+        return lock
+
+    # -- what the conversations say (must not block) --------------------------------
+
+    def _on_commit(self, results: Sequence[AppendResult]) -> None:
+        for result in results:
+            if result.duplicate:
+                continue
+            message = result.message
+            cid = message.conversation_id
+            role = message.sender_role
+            if role == "customer":
+                if cid in self._started or cid in self._starting:
+                    continue
+                if self.board.has_subject("conversation", cid):
+                    continue
+                if not self.policies.applies_to("conversation"):
+                    continue
+                self._remember(cid)
+                self._starting.add(cid)
+                self._spawn(self._conversation_began(cid, self._now()))
+            elif role in AGENT_ROLES:
+                at = self._now()  # the commit moment, on the clock timers use
+                if cid in self._starting or self._awaits_reply("conversation", cid):
+                    self._spawn(self._responded(("conversation", cid), at))
+                elif self.board.has_subject("conversation", cid):
+                    pass  # answered already; the resolution clock runs on
+                elif self._shared and cid not in self._answered:
+                    # Another process may have started the clock (--workers).
+                    self._spawn(self._responded(("conversation", cid), at, load=True))
+                case_id = self._case_of.get(cid)
+                if case_id is not None and self._awaits_reply("case", case_id):
+                    self._spawn(self._responded(("case", case_id), at))
+
+    def _awaits_reply(self, kind: str, subject_id: str) -> bool:
+        return any(i.kpi == "first_response" for i in self.board.of_subject(kind, subject_id))
+
+    def _remember(self, cid: str) -> None:
+        self._started[cid] = None
+        if len(self._started) > REMEMBERED:
+            self._started.popitem(last=False)
+
+    def _on_status(self, conversation: Conversation) -> None:
+        if conversation.status != ConversationStatus.CLOSED:
+            return
+        cid = conversation.id
+        if cid in self._starting or self.board.has_subject("conversation", cid):
+            self._spawn(self._closed(cid, self._now()))
+        elif self._shared:
+            self._spawn(self._closed(cid, self._now(), load=True))
+
+    async def _conversation_began(self, cid: str, at: float) -> None:
+        try:
+            async with self._lock(("conversation", cid)):
+                try:
+                    conversation = await self.services.store.get_conversation(cid)
+                except ConversationNotFound:
+                    return
+                if conversation.status == ConversationStatus.CLOSED:
+                    return
+                chosen = self.policies.select("conversation", conversation_attributes(conversation))
+                # A conversation that already has its clocks (the server
+                # restarted since its first message) keeps them: the inserts
+                # find them and add nothing.
+                await self._start_all(
+                    ("conversation", cid), chosen, at, owner=conversation.assigned_agent_id
+                )
+        finally:
+            self._starting.discard(cid)
+
+    async def _start_all(
+        self, subject: Subject, chosen: Sequence[Any], at: float, owner: str | None = _ASK
+    ) -> list[KpiInstance]:
+        started, clash = [], False
+        for applicable in chosen:
+            instance = clock.start(
+                id=new_id("kpi"),
+                subject_kind=subject[0],
+                subject_id=subject[1],
+                sla=applicable.policy.name,
+                kpi=applicable.kpi.kpi,
+                warn_after=applicable.kpi.warn_after.total_seconds(),
+                fail_after=applicable.kpi.fail_after.total_seconds(),
+                hours=applicable.hours,
+                now=at,
+            )
+            if await self.store.add(instance, self._now()):
+                self.board.put(instance)
+                started.append(instance)
+                await self._announce(instance, owner)
+            else:
+                clash = True
+        if clash:
+            await self._load(subject)
+        if started:
+            self._wake.set()
+        return started
+
+    async def _load(self, subject: Subject) -> list[KpiInstance]:
+        """A subject's instances from the store; the open ones join the board."""
+        found = await self.store.of_subject(*subject)
+        self.board.put_all(found)
+        return found
+
+    async def _responded(self, subject: Subject, at: float, *, load: bool = False) -> None:
+        async with self._lock(subject):
+            if load and not self.board.has_subject(*subject):
+                found = await self._load(subject)
+                if found and not self.board.has_subject(*subject):
+                    self._answered[subject[1]] = None  # nothing left to answer
+                    if len(self._answered) > REMEMBERED:
+                        self._answered.popitem(last=False)
+            for instance in self.board.of_subject(*subject):
+                if instance.kpi == "first_response":
+                    await self._move(instance.id, KpiEvent.COMPLETE, at)
+
+    async def _closed(self, cid: str, at: float, *, load: bool = False) -> None:
+        async with self._lock(("conversation", cid)):
+            if load and not self.board.has_subject("conversation", cid):
+                await self._load(("conversation", cid))
+            for instance in self.board.of_subject("conversation", cid):
+                event = KpiEvent.COMPLETE if instance.kpi == "resolution" else KpiEvent.CANCEL
+                await self._move(instance.id, event, at)
+
+    # -- what the cases say ----------------------------------------------------------
+
+    async def case_changed(self, case: dict[str, Any]) -> None:
+        """A case was created or changed (the case wire object). Starts the
+        case policies' KPIs on a new active case, pauses on a ``pause_on``
+        status reason, resumes off it, completes on resolve (custom KPIs
+        whose ``succeed_when`` holds, at any time), cancels on cancel."""
+        case_id = str(case["id"])
+        owner = case.get("owner")
+        if isinstance(owner, dict):
+            owner = owner.get("id")
+        if isinstance(owner, str):
+            self._case_owner[case_id] = owner
+        else:
+            self._case_owner.pop(case_id, None)
+        for cid in case.get("conversations") or ():
+            self._case_of[str(cid)] = case_id
+        status, reason = case.get("status"), case.get("status_reason")
+        attributes = case_attributes(case)
+        now = self._now()
+        subject: Subject = ("case", case_id)
+        async with self._lock(subject):
+            if not self.board.has_subject(*subject):
+                existing = await self.store.of_subject(*subject)
+                if not existing:
+                    if status != "active" or not self.policies.applies_to("case"):
+                        return
+                    chosen = self.policies.select("case", attributes)
+                    await self._start_all(subject, chosen, now)
+                else:
+                    self.board.put_all(existing)
+            for instance in self.board.of_subject(*subject):
+                event = self._case_event(instance, status, reason, attributes)
+                if event is not None:
+                    await self._move(instance.id, event, now)
+
+    def _case_event(
+        self, instance: KpiInstance, status: Any, reason: Any, attributes: dict[str, Any]
+    ) -> KpiEvent | None:
+        policy = self.policies.policy(instance.sla)
+        custom = instance.kpi not in ("first_response", "resolution")
+        if status == "cancelled":
+            return KpiEvent.CANCEL
+        met = custom and self.policies.met(instance.sla, instance.kpi, attributes)
+        if status == "resolved":
+            return KpiEvent.COMPLETE if (met or not custom) else KpiEvent.CANCEL
+        if met:
+            return KpiEvent.COMPLETE
+        pausing = policy is not None and reason in policy.pause_on
+        if pausing and instance.status in clock.RUNNING:
+            return KpiEvent.PAUSE
+        if not pausing and instance.status is KpiStatus.PAUSED:
+            return KpiEvent.RESUME
+        return None
+
+    async def for_subject(self, kind: str, subject_id: str) -> list[dict[str, Any]]:
+        """The ``sla`` list of a conversation or case, as the protocol shows it."""
+        return [to_wire(i) for i in await self.store.of_subject(kind, subject_id)]
+
+    # -- changes ----------------------------------------------------------------------
+
+    async def _move(self, instance_id: str, event: KpiEvent, at: float) -> None:
+        """Apply ``event`` and store it; on a lost compare-and-set, reload and
+        try again (the row moved under us: another node, or the timer)."""
+        for _ in range(3):
+            before = self.board.get(instance_id) or await self.store.get(instance_id)
+            if before is None or not clock.allowed(before.status, event):
+                return
+            hours = self.policies.hours(before.calendar)
+            if event is KpiEvent.COMPLETE:
+                after = clock.complete(before, at)
+            elif event is KpiEvent.CANCEL:
+                after = clock.cancel(before, at)
+            elif event is KpiEvent.PAUSE:
+                after = clock.pause(before, hours, at)
+            elif event is KpiEvent.RESUME:
+                after = clock.resume(before, hours, at)
+            else:
+                raise AssertionError(f"timer events come from the board, not {event}")
+            if await self.store.change(before, after, self._now()):
+                self.board.put(after)
+                self._wake.set()
+                if after.status is not before.status:
+                    await self._announce(after)
+                return
+            await self._reload(instance_id)
+
+    async def _reload(self, instance_id: str) -> None:
+        fresh = await self.store.get(instance_id)
+        if fresh is None:
+            self.board.remove(instance_id)
+        else:
+            self.board.put(fresh)
+
+    async def _fired(self, change: Change) -> None:
+        after = change.after
+        async with self._lock((after.subject_kind, after.subject_id)):
+            if not await self.store.change(change.before, after, self._now()):
+                await self._reload(after.id)  # someone else stored it (or it completed)
+                return
+        await self._announce(after)
+        kpi = self.policies.kpi(after.sla, after.kpi)
+        if kpi is None:
+            return
+        actions = kpi.on_warning if change.event is KpiEvent.WARN else kpi.on_failure
+        if any(a != "notify" for a in actions):
+            # Off the timer: a slow mail relay must not hold the next warning back.
+            self._spawn(self._carry_out(actions, after))
+
+    async def _carry_out(self, actions: Sequence[str], instance: KpiInstance) -> None:
+        for action in actions:
+            try:
+                await self._act(action, instance)
+            except Exception:
+                log.exception("SLA action %r on %s failed", action, instance.subject_id)
+
+    # -- the timer ----------------------------------------------------------------------
+
+    async def _run_timer(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                for change in self.board.due(self._now()):
+                    await self._fired(change)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("SLA timer tick failed; retrying")
+                await asyncio.sleep(1.0)
+                # What failed to store is still open in the database: reload it.
+                with contextlib.suppress(Exception):
+                    self.board.put_all(await self.store.open_instances())
+            due = self.board.next_due_at()
+            delay = MAX_SLEEP if due is None else min(max(due - self._now(), 0.0), MAX_SLEEP)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    # -- announcements and actions ------------------------------------------------------
+
+    async def _owner(self, instance: KpiInstance) -> str | None:
+        if instance.subject_kind == "case":
+            return self._case_owner.get(instance.subject_id)
+        try:
+            conversation = await self.services.store.get_conversation(instance.subject_id)
+        except ConversationNotFound:
+            return None
+        return conversation.assigned_agent_id
+
+    async def _announce(self, instance: KpiInstance, owner: str | None = _ASK) -> None:
+        wire = to_wire(instance)
+        frame = dumps(
+            {
+                "type": "sla",
+                "subject": instance.subject_kind,
+                "id": instance.subject_id,
+                "sla": instance.sla,
+                "kpi": instance.kpi,
+                "status": wire["status"],
+                "warning_at": wire["warning_at"],
+                "failure_at": wire["failure_at"],
+            }
+        )
+        cid = instance.subject_id if instance.subject_kind == "conversation" else None
+        hub = self.services.hub
+        hub.publish(Event(SUPERVISORS, "frame", frame, cid))
+        if owner == _ASK:
+            owner = await self._owner(instance)
+        if owner is not None:
+            hub.publish(Event(user_topic(owner), "frame", frame, cid))
+
+    async def _act(self, action: str, instance: KpiInstance) -> None:
+        name, _, argument = action.partition(":")
+        if name == "notify":
+            return  # the frame above is the notification
+        if name == "email":
+            await self._send_email(argument, instance)
+            return
+        if instance.subject_kind != "conversation":
+            cases = self.services.cases
+            hook = getattr(cases, "sla_action", None)
+            if hook is not None:
+                await hook(instance.subject_id, action)
+            return
+        if name == "raise_priority":
+            await self._reroute(instance, by=int(argument or 1))
+        elif name == "queue":
+            await self._reroute(instance, queue=argument)
+
+    async def _reroute(
+        self, instance: KpiInstance, *, by: int = 0, queue: str | None = None
+    ) -> None:
+        """Raise the priority of, or move, a conversation still waiting for an
+        agent (one already with an agent stays there: the frame suffices)."""
+        services = self.services
+        cid = instance.subject_id
+        conversation = await services.store.get_conversation(cid)
+        if conversation.status not in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+            return
+        priority = conversation.priority + by
+        changed = await services.store.set_routing(
+            cid,
+            priority=priority,
+            queue=queue,
+            actor="sla",
+            reason=f"SLA {instance.sla}: {instance.kpi} {instance.status.value}",
+        )
+        if services.routing is not None:
+            services.routing.submit(r.PriorityChanged(cid, priority, queue))
+        services.announce_status(changed)
+
+    async def _send_email(self, address: str, instance: KpiInstance) -> None:
+        if self._email is None:
+            log.warning("SLA email to %s skipped: no SMTP relay is configured", address)
+            return
+        wire = to_wire(instance)
+        text = (
+            f"SLA {instance.sla!r}, KPI {instance.kpi}: {wire['status']}\n"
+            f"{instance.subject_kind} {instance.subject_id}\n"
+            f"started {wire['started_at']}, warning at {wire['warning_at']},"
+            f" failure at {wire['failure_at']}\n"
+        )
+        subject = (
+            f"[SLA] {instance.kpi} {wire['status']}"
+            f" on {instance.subject_kind} {instance.subject_id}"
+        )
+        await self._email.send(
+            OutboundMessage("email", address, text, new_id("slamail"), subject=subject)
+        )
+
+
+__all__ = ["SlaRuntime", "case_attributes", "conversation_attributes"]

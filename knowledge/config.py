@@ -1,0 +1,29 @@
+"""``[knowledge]``: the knowledge base's settings, validated at start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from durations import Duration
+
+
+class KnowledgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    portal: bool = True
+    """Serve the public help center (``/kb/``) and ``/api/v1/kb/...``; when
+    false they answer 404, and only staff search remains."""
+    suggested_articles: int = Field(5, ge=1, le=20)
+    """Articles in a conversation's suggestions."""
+    similar_conversations: int = Field(5, ge=0, le=20)
+    """Similar closed conversations in a conversation's suggestions (0: none)."""
+    similar_from: int = Field(5_000, ge=100, le=100_000)
+    """How many of the most recently closed conversations are compared."""
+    topics_period: Duration = timedelta(days=7)
+    """The insights period when ``since`` is not given."""
+    topics_every: Duration | None = None
+    """Run the topic clustering of the last ``topics_period`` this often in
+    the background and store it (``GET /api/v1/insights/topics/latest``);
+    unset: on demand only."""

@@ -1,0 +1,292 @@
+"""The SLA runtime in process on a real store (SQLite and PostgreSQL), with a
+clock of the test's own: the case interface (start, pause, resume, custom
+KPIs, resolve, cancel) and the conversation hooks (who counts as a reply)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from conversations import AppendRequest
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.sla_runtime import SlaRuntime
+from sla.config import CalendarConfig, SlaPolicy
+from tests.support.services import scratch_postgres
+
+POLICIES = [
+    SlaPolicy.model_validate(
+        {
+            "name": "gold case",
+            "applies_to": "case",
+            "when": "customer.tier == 'gold'",
+            "pause_on": ["on_hold", "waiting_for_details"],
+            "kpis": [
+                {"kpi": "resolution", "warn_after": "1h", "fail_after": "2h"},
+                {
+                    "kpi": "researched",
+                    "warn_after": "10m",
+                    "fail_after": "20m",
+                    "succeed_when": "status_reason == 'researching'",
+                },
+            ],
+        }
+    ),
+    SlaPolicy.model_validate(
+        {
+            "name": "chat",
+            "kpis": [
+                {"kpi": "first_response", "warn_after": "1m", "fail_after": "2m"},
+                {"kpi": "resolution", "warn_after": "1h", "fail_after": "2h"},
+            ],
+        }
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sla') / 'db.sqlite3'}"
+    else:
+        with scratch_postgres() as url:
+            yield url
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[tuple[SlaRuntime, Clock]]:
+    settings = Settings(
+        database_url=database_url,
+        secret_key="k" * 40,
+        sqlite_synchronous="NORMAL",
+        calendars=[CalendarConfig(name="office", timezone="UTC", monday=["09:00-17:00"])],
+        sla=POLICIES,
+    )
+    services = await Services.start(settings)
+    clock = Clock()
+    sla = SlaRuntime(services, now=clock)
+    await sla.start()
+    services.sla = sla
+    try:
+        yield sla, clock
+    finally:
+        await sla.stop()
+        await services.stop()
+
+
+def case(case_id: str, status: str = "active", reason: str = "in_progress", **more: Any):
+    return {
+        "id": case_id,
+        "status": status,
+        "status_reason": reason,
+        "priority": "normal",
+        "customer": {"id": "cus_1", "attributes": {"tier": "gold"}},
+        "origin": "email",
+        "owner": None,
+        "conversations": [],
+        **more,
+    }
+
+
+def by_kpi(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["kpi"]: e for e in entries}
+
+
+async def test_case_pause_resume_custom_kpi_and_resolve(runtime):
+    sla, clock = runtime
+    cid = f"cas_{clock.now}"
+    await sla.case_changed(case(cid))
+    started = by_kpi(await sla.for_subject("case", cid))
+    assert set(started) == {"resolution", "researched"}
+    assert started["resolution"]["status"] == "in_progress"
+    assert started["resolution"]["sla"] == "gold case"
+    failure_before = started["resolution"]["failure_at"]
+
+    clock.now += 600
+    await sla.case_changed(case(cid, reason="on_hold"))
+    paused = by_kpi(await sla.for_subject("case", cid))
+    assert paused["resolution"]["status"] == "paused"
+    assert paused["resolution"]["warning_at"] is None and paused["resolution"]["failure_at"] is None
+
+    clock.now += 3_000  # paused 50 minutes: the due times move out by as much
+    await sla.case_changed(case(cid, reason="researching"))
+    resumed = by_kpi(await sla.for_subject("case", cid))
+    assert resumed["resolution"]["status"] == "in_progress"
+    assert resumed["researched"]["status"] == "succeeded"
+    from datetime import datetime
+
+    moved = datetime.fromisoformat(resumed["resolution"]["failure_at"]) - datetime.fromisoformat(
+        failure_before
+    )
+    assert moved == timedelta(minutes=50)
+
+    await sla.case_changed(case(cid, status="resolved", reason="problem_solved"))
+    done = by_kpi(await sla.for_subject("case", cid))
+    assert done["resolution"]["status"] == "succeeded"
+    assert done["resolution"]["completed_at"] is not None
+    assert not sla.board.has_subject("case", cid)
+
+
+async def test_cancelled_case_cancels_and_a_non_matching_case_gets_none(runtime):
+    sla, clock = runtime
+    cid = f"cas_c{clock.now}"
+    await sla.case_changed(case(cid))
+    await sla.case_changed(case(cid, status="cancelled", reason="cancelled"))
+    assert {e["status"] for e in await sla.for_subject("case", cid)} == {"cancelled"}
+    silver = case(f"cas_s{clock.now}", customer={"id": "cus_2", "attributes": {"tier": "silver"}})
+    await sla.case_changed(silver)
+    assert await sla.for_subject("case", silver["id"]) == []
+
+
+async def test_case_started_paused_stays_paused_until_resumed(runtime):
+    sla, clock = runtime
+    cid = f"cas_p{clock.now}"
+    await sla.case_changed(case(cid, reason="waiting_for_details"))
+    assert by_kpi(await sla.for_subject("case", cid))["resolution"]["status"] == "paused"
+    await sla.case_changed(case(cid, reason="waiting_for_details"))  # repeated: no change
+    assert by_kpi(await sla.for_subject("case", cid))["resolution"]["status"] == "paused"
+
+
+async def say(services: Services, cid: str, role: str, text: str = "hi") -> None:
+    await services.submit_message(
+        AppendRequest(
+            conversation_id=cid,
+            sender_role=role,
+            sender_id=None,
+            sender_name=role,
+            text=text,
+            channel="webchat",
+        )
+    )
+
+
+async def test_only_a_person_answers_first_response_and_close_resolves(runtime):
+    sla, _ = runtime
+    services = sla.services
+    conversation = await services.open_conversation(channel="webchat", name="Sue")
+    cid = conversation.id
+    await say(services, cid, "agent", "hello, how can I help?")  # before the customer: no clock
+    await sla.settled()
+    assert await sla.for_subject("conversation", cid) == []
+    await say(services, cid, "customer")
+    await sla.settled()
+    assert {e["status"] for e in await sla.for_subject("conversation", cid)} == {"in_progress"}
+    await say(services, cid, "bot")
+    await say(services, cid, "system")
+    await say(services, cid, "customer", "again")
+    await sla.settled()
+    entries = by_kpi(await sla.for_subject("conversation", cid))
+    assert entries["first_response"]["status"] == "in_progress"
+    assert len(entries) == 2
+    await say(services, cid, "agent", "here")
+    await sla.settled()
+    assert by_kpi(await sla.for_subject("conversation", cid))["first_response"]["status"] == (
+        "succeeded"
+    )
+
+
+async def test_close_without_an_answer_cancels_first_response(runtime):
+    sla, _ = runtime
+    services = sla.services
+    conversation = await services.open_conversation(channel="webchat", name="Sue")
+    await say(services, conversation.id, "customer")
+    await sla.settled()
+    from conversations import ConversationStatus
+
+    closed = await services.store.change_status(
+        conversation.id, ConversationStatus.CLOSED, actor="test"
+    )
+    services.announce_status(closed)
+    await sla.settled()
+    entries = by_kpi(await sla.for_subject("conversation", conversation.id))
+    assert entries["first_response"]["status"] == "cancelled"
+    assert entries["resolution"]["status"] == "succeeded"
+
+
+async def test_with_several_processes_a_reply_elsewhere_completes_the_clock(runtime):
+    sla, _ = runtime
+    services = sla.services
+    conversation = await services.open_conversation(channel="webchat", name="Sue")
+    cid = conversation.id
+    await say(services, cid, "customer")
+    await sla.settled()
+    # Another worker: its board never saw this conversation start.
+    other = SlaRuntime(services, now=sla._now)
+    other._shared = True
+    services.commit_listeners.remove(sla._on_commit)  # the reply is written elsewhere
+    reply = await services.submit_message(
+        AppendRequest(
+            conversation_id=cid,
+            sender_role="agent",
+            sender_id=None,
+            sender_name="alice",
+            text="here",
+            channel="webchat",
+        )
+    )
+    services.commit_listeners.append(sla._on_commit)
+    assert by_kpi(await sla.for_subject("conversation", cid))["first_response"]["status"] == (
+        "in_progress"
+    )
+    other._on_commit([reply])
+    await other.settled()
+    entries = by_kpi(await sla.for_subject("conversation", cid))
+    assert entries["first_response"]["status"] == "succeeded"
+    await sla.settled()
+
+
+class Frames:
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def deliver(self, event: Any) -> None:
+        import json
+
+        self.seen.append(json.loads(event.frame))
+
+
+async def test_two_timers_announce_a_due_warning_and_failure_once(runtime):
+    from gateway.hub import SUPERVISORS
+
+    sla, clock = runtime
+    frames = Frames()
+    await sla.services.hub.subscribe(SUPERVISORS, frames)
+    cid = f"cas_t{clock.now}"
+    await sla.case_changed(case(cid))
+    other = SlaRuntime(sla.services, now=clock)  # a second node (or the same one restarted)
+    other.board.put_all(await other.store.open_instances())
+    clock.now += 3 * 3600  # the warning and the failure are both due
+    mine, theirs = sla.board.due(clock.now), other.board.due(clock.now)
+    for changes in (mine, theirs):  # both timers saw the warning and the failure due
+        assert sorted(
+            c.event.value
+            for c in changes
+            if c.after.subject_id == cid and c.after.kpi == "resolution"
+        ) == [
+            "fail",
+            "warn",
+        ]
+    for change in mine:
+        await sla._fired(change)
+    for change in theirs:
+        await other._fired(change)
+    await sla.settled()
+    await other.settled()
+    announced = [f["status"] for f in frames.seen if f["id"] == cid and f["kpi"] == "resolution"]
+    assert announced.count("nearing_noncompliance") == 1
+    assert announced.count("noncompliant") == 1
+    entries = by_kpi(await sla.for_subject("case", cid))
+    assert entries["resolution"]["status"] == "noncompliant"
