@@ -7,18 +7,22 @@ messages, the in-memory indexes they rank with, and topic runs.
 Suggestions are advice: they are computed after the message is stored and
 delivered, two at a time at most, for at most ``PUSHING_MAX`` conversations
 waiting at once, and a conversation's messages that arrive meanwhile are
-folded into one more pass. The article and similar-conversation indexes are
-rebuilt off the event loop when what they hold changed: at once for a change
-made on this node, within ``SIMILAR_CHECK_S`` for one made on another.
+folded into one more pass, made ``REPASS_S`` after the last: a customer
+typing fast costs a pass per interval, not one per message. The article and
+similar-conversation indexes are rebuilt, and queried, off the event loop
+when what they hold changed: at once for a change made on this node, within
+``SIMILAR_CHECK_S`` for one made on another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from conversations import AppendResult, Conversation
@@ -42,6 +46,8 @@ PUSHING_MAX = 200
 that, a customer message brings none (suggestions are advice, and a flood
 of them must not crowd out the reads that deliver messages)."""
 CONCURRENT_PUSHES = 2
+REPASS_S = 3.0
+"""Least time between two passes for one conversation."""
 SIMILAR_CHECK_S = 10.0
 """How often, at most, the similar-conversation index checks whether
 conversations were closed since it was built."""
@@ -75,6 +81,7 @@ class KnowledgeRuntime:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.store = KnowledgeStore(services.store.engines)
+        self._warming: asyncio.Future[object] | None = None
         self.config: KnowledgeConfig = services.settings.knowledge
         self._similar: SimilarIndex | None = None
         self._handled_by: dict[str, str | None] = {}
@@ -93,6 +100,13 @@ class KnowledgeRuntime:
         self._indexing = asyncio.Lock()
 
     async def start(self) -> None:
+        # scikit-learn takes over a second to import. Imported on the event
+        # loop at the first closed conversation, it stalled every connection
+        # (py-spy during bench/delivery.py: 0.6 s of the loop thread in one
+        # piece); imported on a thread from the start, the loop runs on.
+        self._warming = asyncio.get_running_loop().run_in_executor(
+            None, importlib.import_module, "knowledge.similar"
+        )
         self.services.commit_listeners.append(self._on_commit)
         self.services.status_listeners.append(self._on_status)
         if self.config.topics_every is not None:
@@ -150,6 +164,7 @@ class KnowledgeRuntime:
                 )
                 if cid not in self._again:
                     return
+                await asyncio.sleep(REPASS_S)
         finally:
             self._running.discard(cid)
 
@@ -174,7 +189,11 @@ class KnowledgeRuntime:
         viewer = conversation.assigned_agent_id if who is None else who.id
         everything = who is not None and who.sees_everything
         similar = []
-        for cid, score in index.query(text, k=50, exclude=frozenset({conversation.id})):
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(
+            None, partial(index.query, text, k=50, exclude=frozenset({conversation.id}))
+        )
+        for cid, score in found:
             if not everything and self._handled_by.get(cid) != viewer:
                 continue
             try:
@@ -240,7 +259,9 @@ class KnowledgeRuntime:
         async with self._building:
             if self._similar is not None and marker == self._marker:
                 return self._similar
-            from knowledge.similar import SimilarIndex  # scikit-learn: loaded when first used
+            if self._warming is not None:
+                await self._warming
+            from knowledge.similar import SimilarIndex  # loaded by start() on a thread
 
             rows = await self.store.closed_conversations(self.config.similar_from)
             loop = asyncio.get_running_loop()
