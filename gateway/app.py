@@ -188,6 +188,7 @@ def create_app(settings: Settings) -> Starlette:
         # What start-up loaded (modules, metadata, models) lives as long as
         # the process: keep it out of the collector's full passes, which
         # otherwise stall every connection for tens of milliseconds.
+        await knowledge.loaded()
         gc.freeze()
         try:
             yield

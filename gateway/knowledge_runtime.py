@@ -100,10 +100,8 @@ class KnowledgeRuntime:
         self._indexing = asyncio.Lock()
 
     async def start(self) -> None:
-        # scikit-learn takes over a second to import. Imported on the event
-        # loop at the first closed conversation, it stalled every connection
-        # (py-spy during bench/delivery.py: 0.6 s of the loop thread in one
-        # piece); imported on a thread from the start, the loop runs on.
+        # scikit-learn takes over a second to import: on a thread, while the
+        # rest of start-up goes on (``loaded`` waits for it).
         self._warming = asyncio.get_running_loop().run_in_executor(
             None, importlib.import_module, "knowledge.similar"
         )
@@ -111,6 +109,17 @@ class KnowledgeRuntime:
         self.services.status_listeners.append(self._on_status)
         if self.config.topics_every is not None:
             self._schedule = asyncio.create_task(self._topics_on_schedule())
+
+    async def loaded(self) -> None:
+        """Wait until the libraries suggestions need are imported.
+
+        Start-up waits for this before it freezes what it loaded out of the
+        collector's full passes. Imported later (on the event loop at the
+        first closed conversation, as it was), scikit-learn stalled every
+        connection for 0.6 s (py-spy), and its objects, left to the full
+        passes, doubled the delivery bench's closed-loop p99."""
+        if self._warming is not None:
+            await self._warming
 
     async def stop(self) -> None:
         if self._schedule is not None:
