@@ -8,7 +8,8 @@ Everything that ends a bot's hold on a conversation lives here: a session is
 - ``timeout``: a webhook or Rasa call took longer than the bot's ``timeout``;
 - ``error``: the bot answered 4xx/5xx, refused the connection, sent something
   that is not its protocol, named an unknown queue, or (over websocket) was
-  gone for longer than its ``grace``;
+  gone for longer than its ``grace``; or a conversation transferred to its
+  queue found it unavailable (at capacity, disconnected);
 - ``customer_request``: the customer asked for a person in words the bot's
   ``handoff_phrases`` list.
 
@@ -191,13 +192,17 @@ def failure(kind: str, detail: str) -> tuple[Reason, str]:
     """Reason and the agent-facing summary for a failed call to a bot.
 
     ``kind`` is ``timeout``, ``status`` (a non-2xx answer), ``connection``
-    (refused, reset, DNS), ``invalid`` (not JSON, or not the bot protocol) or
-    ``gone`` (a websocket bot past its grace).
+    (refused, reset, DNS), ``invalid`` (not JSON, or not the bot protocol),
+    ``gone`` (a websocket bot past its grace) or ``unavailable`` (a
+    conversation transferred to the bot's queue found it at its capacity or
+    disconnected).
     """
     if kind == "timeout":
         return Reason.TIMEOUT, f"The bot did not answer in time ({detail})."
     if kind in ("status", "connection", "invalid", "gone"):
         return Reason.ERROR, f"The bot failed: {detail}."
+    if kind == "unavailable":
+        return Reason.ERROR, f"The bot was unavailable: {detail}."
     raise ValueError(f"unknown failure kind {kind!r}")
 
 

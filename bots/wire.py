@@ -1,7 +1,9 @@
 """What goes over the wire to and from bots: payloads, signatures, answers.
 
 - Webhook bots receive ``{"conversation_id", "message", "customer",
-  "context"}`` signed with ``X-Switchboard-Signature: sha256=<hex>`` (HMAC-SHA256
+  "context"}`` (plus ``"transfer"`` in the first call after a person
+  transferred the conversation to the bot) signed with
+  ``X-Switchboard-Signature: sha256=<hex>`` (HMAC-SHA256
   of the exact body bytes with the bot's secret) and may answer
   ``{"messages": [{"text"}], "handoff"?: {...}, "close"?: bool}``.
 - Rasa bots receive ``{"sender": <conversation id>, "message": <text>}`` and
@@ -194,15 +196,20 @@ def webhook_payload(
     message: dict[str, Any],
     customer: dict[str, Any],
     context: dict[str, Any],
+    transfer: dict[str, Any] | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {
-            "conversation_id": conversation_id,
-            "message": message,
-            "customer": customer,
-            "context": context,
-        }
-    )
+    """The body of a call; ``transfer`` (``{"from", "note", "transcript"}``)
+    only in the first call after a person transferred the conversation to
+    the bot."""
+    payload = {
+        "conversation_id": conversation_id,
+        "message": message,
+        "customer": customer,
+        "context": context,
+    }
+    if transfer is not None:
+        payload["transfer"] = transfer
+    return orjson.dumps(payload)
 
 
 def rasa_payload(conversation_id: str, text: str) -> bytes:

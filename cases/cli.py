@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from audit import AuditStore
     from cases.errors import CaseError
     from cases.store import CaseStore
     from conversations import Store
@@ -38,6 +39,7 @@ async def _run(args: argparse.Namespace) -> int:
     store = await Store.open(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         keys = CaseStore(store.engines)
+        audit = AuditStore(store.engines)
         if args.command == "add":
             name = args.name.strip()
             if not name or len(name) > 100:
@@ -48,6 +50,13 @@ async def _run(args: argparse.Namespace) -> int:
             except CaseError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
+            await audit.add(
+                "api_key_created",
+                actor_name="cli",
+                subject_type="api_key",
+                subject_id=key_id,
+                subject_name=name,
+            )
             print(key)
             print(f"created API key {name} ({key_id}); it is shown only now", file=sys.stderr)
             return 0
@@ -55,6 +64,9 @@ async def _run(args: argparse.Namespace) -> int:
             if not await keys.revoke_api_key(args.name, utcnow()):
                 print(f"error: no live API key named {args.name!r}", file=sys.stderr)
                 return 1
+            await audit.add(
+                "api_key_revoked", actor_name="cli", subject_type="api_key", subject_name=args.name
+            )
             print(f"revoked API key {args.name}")
             return 0
         for key_id, name, created_at, revoked_at in await keys.api_keys():

@@ -80,7 +80,6 @@ class ChannelsConfig(BaseModel):
     media_allowed_hosts: CommaList = ("api.twilio.com", "*.twiliocdn.com")
     media_max_bytes: int = Field(default=5 * MiB, gt=0)
     media_timeout: float = Field(default=10.0, gt=0)
-    media_allow_private: bool = False
     send_timeout: float = Field(default=15.0, gt=0)
     default_country_code: str | None = None
     retry: RetryPolicy = RetryPolicy()

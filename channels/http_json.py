@@ -12,16 +12,28 @@ from typing import Any
 import httpx
 
 from channels.errors import TransientSendError
+from egress import Policy, async_client
 
 
 class JsonPoster:
-    """An ``httpx.AsyncClient`` owned by a sender (or lent to it, for tests and pooling)."""
+    """An ``httpx.AsyncClient`` owned by a sender (or lent to it, for tests and pooling).
+
+    The owned client goes through the egress guard, allowing ``api_base``
+    (the sender's configured destination) as the config names it.
+    """
 
     def __init__(
-        self, *, client: httpx.AsyncClient | None, timeout: float, secrets: tuple[str, ...] = ()
+        self,
+        *,
+        client: httpx.AsyncClient | None,
+        timeout: float,
+        api_base: str,
+        egress: Policy | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._owned = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        policy = (egress or Policy()).for_destinations([api_base])
+        self._client = client or async_client(policy, timeout=timeout)
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
 

@@ -1,18 +1,17 @@
 """Fetching media a provider points us at (Twilio ``MediaUrl``), without SSRF.
 
 A webhook body names the URL, so the URL is attacker-controlled until proven
-otherwise. ``fetch_media`` only talks to allow-listed hosts, refuses targets
-that resolve to private, loopback, link-local or otherwise non-global
-addresses (checked on resolution AND on the connected socket, which defeats
-DNS rebinding between the two), re-checks every redirect hop, sends
-credentials only to the first host, and caps size and total time.
+otherwise. ``fetch_media`` only asks allow-listed hosts (``media_allowed_hosts``)
+and sends every hop through the egress guard (``egress``), which refuses
+non-public addresses, checks every DNS answer and connects to the checked
+one, caps size and time. Redirects are followed by hand, each hop checked
+again; credentials go to the first host only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from channels.errors import MediaFetchError
+from egress import Policy, async_client
 
 MAX_REDIRECTS = 3
 
@@ -48,46 +48,13 @@ def host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
     return False
 
 
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise MediaFetchError(f"cannot resolve media host {host!r}: {exc}") from exc
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-
-
-async def _check_target(url: str, allowed_hosts: Sequence[str], allow_private: bool) -> None:
+def _check_target(url: str, allowed_hosts: Sequence[str], policy: Policy) -> None:
     parts = urlsplit(url)
-    allowed_schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in allowed_schemes:
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not policy.allow):
         raise MediaFetchError(f"media URL scheme must be https, got {parts.scheme!r}")
     host = parts.hostname
     if not host or not host_allowed(host, allowed_hosts):
         raise MediaFetchError(f"media host {host!r} is not in the allowed hosts")
-    if allow_private:
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    for ip in await _resolve(host, port):
-        if not _public(ip):
-            raise MediaFetchError(f"media host {host!r} resolves to non-public address {ip}")
-
-
-def _check_peer(response: httpx.Response, allow_private: bool) -> None:
-    if allow_private:
-        return
-    stream = response.extensions.get("network_stream")
-    peer = stream.get_extra_info("server_addr") if stream is not None else None
-    if peer is None:
-        raise MediaFetchError("cannot tell which address the media request connected to")
-    ip = ipaddress.ip_address(str(peer[0]).split("%")[0])
-    if not _public(ip):
-        raise MediaFetchError(f"media request connected to non-public address {ip}")
 
 
 async def fetch_media(
@@ -96,9 +63,8 @@ async def fetch_media(
     allowed_hosts: Sequence[str],
     max_bytes: int,
     timeout: float,  # noqa: ASYNC109 -- one budget for all hops; the caller should not wrap it
-    allow_private: bool = False,
+    policy: Policy | None = None,
     auth: tuple[str, str] | None = None,
-    client: httpx.AsyncClient | None = None,
 ) -> FetchedMedia:
     """Download ``url`` under the rules above.
 
@@ -106,43 +72,38 @@ async def fetch_media(
         allowed_hosts: exact host names or ``*.suffix`` patterns.
         max_bytes: the most we read; a bigger body is an error, not a truncation.
         timeout: seconds for the whole fetch, redirects included.
-        allow_private: permit non-public targets and plain http (tests only).
+        policy: the egress policy (``[security] fetch_allow``); strict by default.
         auth: HTTP basic credentials (Twilio media auth), sent to the first host only.
 
     Raises:
         MediaFetchError: for every refusal and failure.
     """
-    owned = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False)
+    policy = dataclasses.replace(policy or Policy(), max_bytes=max_bytes, timeout=timeout)
     try:
-        async with asyncio.timeout(timeout):
-            return await _fetch(url, allowed_hosts, max_bytes, allow_private, auth, http, timeout)
+        async with asyncio.timeout(timeout), async_client(policy) as http:
+            return await _fetch(url, allowed_hosts, max_bytes, policy, auth, http, timeout)
     except TimeoutError as exc:
         raise MediaFetchError(f"fetching media took longer than {timeout}s") from exc
     except httpx.HTTPError as exc:
         raise MediaFetchError(f"fetching media failed: {exc}") from exc
-    finally:
-        if owned:
-            await http.aclose()
 
 
 async def _fetch(
     url: str,
     allowed_hosts: Sequence[str],
     max_bytes: int,
-    allow_private: bool,
+    policy: Policy,
     auth: tuple[str, str] | None,
     http: httpx.AsyncClient,
     request_timeout: float,
 ) -> FetchedMedia:
     first_host = urlsplit(url).hostname
     for _ in range(MAX_REDIRECTS + 1):
-        await _check_target(url, allowed_hosts, allow_private)
+        _check_target(url, allowed_hosts, policy)
         send_auth = auth if urlsplit(url).hostname == first_host else None
         request = http.build_request("GET", url, timeout=request_timeout)
         response = await http.send(request, auth=send_auth or httpx.USE_CLIENT_DEFAULT, stream=True)
         try:
-            _check_peer(response, allow_private)
             if response.is_redirect:
                 location = response.headers.get("location")
                 if not location:

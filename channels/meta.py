@@ -33,6 +33,7 @@ from channels.inbound import (
 from channels.outbound import OutboundMessage, SendResult, check_outbound
 from channels.webhook import PayloadModel as _Model
 from channels.webhook import validate_payload as _validate
+from egress import Policy
 
 __all__ = [
     "META_API_BASE",
@@ -490,10 +491,17 @@ class _GraphSender:
         api_base: str,
         client: httpx.AsyncClient | None,
         timeout: float,
+        egress: Policy | None,
     ) -> None:
         self._token = access_token
         self._base = api_base.rstrip("/")
-        self._poster = JsonPoster(client=client, timeout=timeout, secrets=(access_token,))
+        self._poster = JsonPoster(
+            client=client,
+            timeout=timeout,
+            api_base=self._base,
+            egress=egress,
+            secrets=(access_token,),
+        )
 
     async def _post(self, path: str, payload: dict[str, Any]) -> Any:
         response, body = await self._poster.post(
@@ -525,9 +533,14 @@ class MessengerSender(_GraphSender):
         api_base: str = META_API_BASE,
         client: httpx.AsyncClient | None = None,
         timeout: float = 15.0,
+        egress: Policy | None = None,
     ) -> None:
         super().__init__(
-            access_token=page_access_token, api_base=api_base, client=client, timeout=timeout
+            access_token=page_access_token,
+            api_base=api_base,
+            client=client,
+            timeout=timeout,
+            egress=egress,
         )
 
     async def send(self, msg: OutboundMessage) -> SendResult:
@@ -559,9 +572,14 @@ class WhatsAppSender(_GraphSender):
         api_base: str = META_API_BASE,
         client: httpx.AsyncClient | None = None,
         timeout: float = 15.0,
+        egress: Policy | None = None,
     ) -> None:
         super().__init__(
-            access_token=access_token, api_base=api_base, client=client, timeout=timeout
+            access_token=access_token,
+            api_base=api_base,
+            client=client,
+            timeout=timeout,
+            egress=egress,
         )
         self._phone_number_id = phone_number_id
 

@@ -14,15 +14,19 @@ from channels.outbound import Sender
 from channels.sms import TwilioSmsSender
 from channels.telegram import TelegramSender
 from channels.webhook import webhook_url
+from egress import Policy
 
 TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 
 
-def build_senders(config: ChannelsConfig, public_url: str | None) -> dict[Channel, Sender]:
+def build_senders(
+    config: ChannelsConfig, public_url: str | None, egress: Policy | None = None
+) -> dict[Channel, Sender]:
     """Senders for every channel whose credentials are configured.
 
     ``public_url`` (``SWITCHBOARD_PUBLIC_URL``) makes Twilio post delivery
-    reports to our ``/webhooks/twilio/status``.
+    reports to our ``/webhooks/twilio/status``. ``egress`` is the policy of
+    the guard every HTTP sender goes through (``[security] fetch_allow``).
     """
     senders: dict[Channel, Sender] = {}
     if config.sms_enabled:
@@ -31,6 +35,7 @@ def build_senders(config: ChannelsConfig, public_url: str | None) -> dict[Channe
             auth_token=config.twilio_auth_token.get_secret_value(),
             from_number=config.twilio_from,
             api_base=config.twilio_api_base,
+            egress=egress,
             status_callback=(webhook_url(public_url, TWILIO_STATUS_PATH) if public_url else None),
             timeout=config.send_timeout,
         )
@@ -54,6 +59,7 @@ def build_senders(config: ChannelsConfig, public_url: str | None) -> dict[Channe
         senders["messenger"] = MessengerSender(
             page_access_token=config.meta_page_access_token.get_secret_value(),
             api_base=config.meta_api_base,
+            egress=egress,
             timeout=config.send_timeout,
         )
     if config.whatsapp_enabled:
@@ -61,12 +67,14 @@ def build_senders(config: ChannelsConfig, public_url: str | None) -> dict[Channe
             access_token=config.whatsapp_access_token.get_secret_value(),
             phone_number_id=config.whatsapp_phone_number_id,
             api_base=config.meta_api_base,
+            egress=egress,
             timeout=config.send_timeout,
         )
     if config.telegram_enabled:
         senders["telegram"] = TelegramSender(
             bot_token=config.telegram_bot_token.get_secret_value(),
             api_base=config.telegram_api_base,
+            egress=egress,
             timeout=config.send_timeout,
         )
     return senders

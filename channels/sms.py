@@ -4,20 +4,22 @@ Inbound: Twilio posts a form to ``/webhooks/twilio/sms`` (messages) and
 ``/webhooks/twilio/status`` (delivery reports), signed with
 ``X-Twilio-Signature`` over the public URL and the form. Outbound goes
 through the official ``twilio`` client; its HTTP layer is swapped for one that
-rebases every request onto ``api_base`` so tests can point it at a stand-in.
+rebases every request onto ``api_base`` (so tests can point it at a stand-in)
+and sends it through the egress guard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+import httpx
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
@@ -34,6 +36,7 @@ from channels.inbound import (
 )
 from channels.media import FetchedMedia, fetch_media
 from channels.outbound import OutboundMessage, SendResult, check_outbound
+from egress import Policy, sync_client
 
 __all__ = [
     "OPT_IN_KEYWORDS",
@@ -175,22 +178,25 @@ def parse_twilio_status(
     )
 
 
-class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is untyped
-    """Twilio's own HTTP client, with every request's origin replaced by ``api_base``.
+class RebasedHttpClient(HttpClient):  # type: ignore[misc]  # twilio is untyped
+    """An HTTP layer for the twilio library that sends every request to ``api_base``
+    through the egress guard (``egress.sync_client``).
 
     The twilio library builds absolute ``https://api.twilio.com/...`` URLs
     (after applying edge/region); swapping the origin at the HTTP layer keeps
     all of the library's request building, auth and error handling intact.
     """
 
-    def __init__(self, api_base: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+    def __init__(self, api_base: str, timeout: float, policy: Policy | None = None) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
         base = urlsplit(api_base)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ValueError(f"expected an http(s) base URL, got {api_base!r}")
         self._scheme = base.scheme
         self._netloc = base.netloc
         self._prefix = base.path.rstrip("/")
+        policy = (policy or Policy()).for_destinations([api_base])
+        self.session = sync_client(policy, timeout=timeout)
 
     def request(
         self,
@@ -207,9 +213,32 @@ class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is un
         rebased = urlunsplit(
             (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
         )
-        return super().request(
-            method, rebased, params, data, headers, auth, timeout, allow_redirects
+        kind = (headers or {}).get("Content-Type", "")
+        body: dict[str, Any] = {}
+        if kind in ("application/json", "application/scim+json"):
+            body["json"] = data
+        elif data:
+            body["data"] = {k: v for k, v in data.items() if v is not None}
+        query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+        answer = self.session.request(
+            method.upper(),
+            rebased,
+            params=query,
+            headers=headers,
+            auth=auth,
+            timeout=timeout or self.timeout,
+            **body,
         )
+        return Response(int(answer.status_code), answer.text, answer.headers)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __del__(self) -> None:
+        # A sender dropped without ``aclose`` must not leak its pooled socket.
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
 
 
 class TwilioSmsSender:
@@ -231,10 +260,11 @@ class TwilioSmsSender:
         api_base: str = TWILIO_API_BASE,
         status_callback: str | None = None,
         timeout: float = 15.0,
+        egress: Policy | None = None,
     ) -> None:
         self._from = from_number
         self._status_callback = status_callback
-        self._http = RebasedHttpClient(api_base, timeout)
+        self._http = RebasedHttpClient(api_base, timeout, egress)
         self._client = Client(account_sid, auth_token, http_client=self._http)
 
     def _create(self, msg: OutboundMessage) -> Any:
@@ -255,14 +285,13 @@ class TwilioSmsSender:
             if exc.status >= 500 or exc.status == 429:
                 raise TransientSendError(text, code=code, status=exc.status) from exc
             raise PermanentSendError(text, code=code, status=exc.status) from exc
-        except (requests.RequestException, TwilioException) as exc:
+        except (httpx.HTTPError, TwilioException) as exc:
             raise TransientSendError(f"cannot reach Twilio: {exc!r}") from exc
         status = _STATUS_MAP.get(str(created.status or "queued"), "queued")
         return SendResult("sms", str(created.sid), status)
 
     async def aclose(self) -> None:
-        if self._http.session is not None:
-            self._http.session.close()
+        self._http.close()
 
 
 async def fetch_twilio_media(
@@ -273,7 +302,7 @@ async def fetch_twilio_media(
     allowed_hosts: tuple[str, ...],
     max_bytes: int,
     timeout: float,  # noqa: ASYNC109 -- passed through to fetch_media's own budget
-    allow_private: bool = False,
+    policy: Policy | None = None,
 ) -> FetchedMedia:
     """``fetch_media`` for an MMS attachment, with Twilio's HTTP basic media auth."""
     if attachment.url is None:
@@ -283,6 +312,6 @@ async def fetch_twilio_media(
         allowed_hosts=allowed_hosts,
         max_bytes=max_bytes,
         timeout=timeout,
-        allow_private=allow_private,
+        policy=policy,
         auth=(account_sid, auth_token),
     )

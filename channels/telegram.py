@@ -21,6 +21,7 @@ from channels.http_json import JsonPoster, retry_after_header
 from channels.inbound import Attachment, Channel, InboundMessage, Threading
 from channels.outbound import OutboundMessage, SendResult, check_outbound
 from channels.webhook import PayloadModel, validate_payload
+from egress import Policy
 
 __all__ = [
     "TELEGRAM_API_BASE",
@@ -168,10 +169,17 @@ class TelegramSender:
         api_base: str = TELEGRAM_API_BASE,
         client: httpx.AsyncClient | None = None,
         timeout: float = 15.0,
+        egress: Policy | None = None,
     ) -> None:
         self._url = f"{api_base.rstrip('/')}/bot{bot_token}/sendMessage"
         # The token is part of the URL: keep it out of every error message.
-        self._poster = JsonPoster(client=client, timeout=timeout, secrets=(bot_token,))
+        self._poster = JsonPoster(
+            client=client,
+            timeout=timeout,
+            api_base=api_base,
+            egress=egress,
+            secrets=(bot_token,),
+        )
 
     async def send(self, msg: OutboundMessage) -> SendResult:
         check_outbound(msg, "telegram", MAX_TEXT_CHARS)

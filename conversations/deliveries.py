@@ -541,6 +541,28 @@ class DeliveryStore:
                 .values(attributes={**(other.attributes or {}), "merged_into": keep_id})
             )
 
+    async def set_customer_attributes(
+        self, customer_id: str, changes: dict[str, Any]
+    ) -> Customer | None:
+        """Set keys of a customer's ``attributes`` (a value of ``None`` removes
+        the key) in one transaction; ``None`` when there is no such customer."""
+        async with self._engines.write.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(t.customers).where(t.customers.c.id == customer_id).with_for_update()
+                )
+            ).first()
+            if row is None:
+                return None
+            attributes = {**(row.attributes or {}), **changes}
+            attributes = {k: v for k, v in attributes.items() if v is not None}
+            await conn.execute(
+                update(t.customers)
+                .where(t.customers.c.id == customer_id)
+                .values(attributes=attributes)
+            )
+        return await self.customer(customer_id)
+
 
 def _forward(current: str, reported: str) -> str:
     """The status after a report: only forward, and final statuses stay."""

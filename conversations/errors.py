@@ -40,3 +40,13 @@ class UserExists(StoreError):
     def __init__(self, username: str) -> None:
         super().__init__(f"a user named {username!r} already exists")
         self.username = username
+
+
+class StaleFence(StoreError):
+    """A router's fencing token is not the current one: another router took
+    over, and this one's commands are refused (see ``Store.raise_fence``)."""
+
+    def __init__(self, token: int, current: int) -> None:
+        super().__init__(f"fencing token {token} is stale (current {current})")
+        self.token = token
+        self.current = current

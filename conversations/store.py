@@ -36,6 +36,7 @@ from conversations.engine import Engines, create_engines
 from conversations.errors import (
     AlreadyAssigned,
     ConversationNotFound,
+    StaleFence,
     StoreError,
     UserExists,
 )
@@ -410,15 +411,20 @@ class Store:
         agent_id: str | None = None,
         queue: str | None = None,
         data: JSON | None = None,
+        fence: int | None = None,
     ) -> Conversation:
         """Move a conversation through the lifecycle table, atomically.
 
         ``ASSIGNED`` succeeds only from an open status (queued or offered):
         two agents taking the same conversation cannot both win; the loser
-        gets ``AlreadyAssigned``.
+        gets ``AlreadyAssigned``. With ``fence`` (a cluster router's token)
+        the change is made only while that token is the current one, in the
+        same transaction; otherwise ``StaleFence``.
         """
         now = utcnow()
         async with self._engines.write.begin() as conn:
+            if fence is not None:
+                await self._check_fence(conn, fence)
             current = await self._get(conn, conversation_id)
             if target is ConversationStatus.ASSIGNED and current.status not in OPEN_STATUSES:
                 raise AlreadyAssigned(conversation_id, current.assigned_agent_id, current.status)
@@ -461,6 +467,59 @@ class Store:
                 payload["queue"] = queue
             await self._event(conn, conversation_id, target.value, actor, payload)
             return await self._get(conn, conversation_id)
+
+    _FENCE = "router-fence"
+
+    async def _fence_value(self, conn: AsyncConnection, *, exclusive: bool) -> int:
+        query = select(t.settings.c.value).where(t.settings.c.key == self._FENCE)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=not exclusive)
+        value = await conn.scalar(query)
+        return int(value) if value is not None else 0
+
+    async def _check_fence(self, conn: AsyncConnection, token: int) -> None:
+        # A shared row lock: a new router raising the fence waits for this
+        # change to commit, and every change after it sees the new token.
+        current = await self._fence_value(conn, exclusive=False)
+        if current != token:
+            raise StaleFence(token, current)
+
+    async def raise_fence(self, token: int) -> int:
+        """A new cluster router raises the fence to its token before it acts.
+
+        Returns the fence after the call: ``token``, or a higher one if a
+        later router got there first (this one must not route then).
+        """
+        async with self._engines.write.begin() as conn:
+            # The row exists before it is locked: two first routers racing
+            # to create it cannot both insert (the loser's insert does nothing).
+            await conn.execute(self._insert_ignore().values(key=self._FENCE, value="0"))
+            current = await self._fence_value(conn, exclusive=True)
+            if current >= token:
+                return current
+            await conn.execute(
+                update(t.settings).where(t.settings.c.key == self._FENCE).values(value=str(token))
+            )
+            return token
+
+    def _insert_ignore(self) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` into settings, per dialect."""
+        if self._engines.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(t.settings).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(t.settings).on_conflict_do_nothing()
+
+    async def cluster_id(self) -> str:
+        """The id of the cluster of nodes sharing this database (created once):
+        it names their keys in Redis, so two clusters on one Redis stay apart."""
+        key = "cluster-id"
+        async with self._engines.write.begin() as conn:
+            await conn.execute(self._insert_ignore().values(key=key, value=secrets.token_hex(8)))
+            value = await conn.scalar(select(t.settings.c.value).where(t.settings.c.key == key))
+        return str(value)
 
     async def _join(
         self, conn: AsyncConnection, conversation_id: str, role: str, ref_id: str, now: datetime

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conversations import ConversationStatus, UserExists
-from gateway.auth import Principal, hash_password, verify_password
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from conversations import ConversationStatus, User, UserExists
+from gateway.auth import Principal, dummy_hash, hash_password, verify_password
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from gateway.ratelimit import Throttled
 from gateway.services import Services, may_see
 from gateway.settings import Role
 from prechat import PrechatError, check_answers
@@ -36,6 +47,8 @@ class SessionRequest(Body):
     language: Annotated[str, Field(max_length=20)] | None = None
     prechat: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
+    widget: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """The widget's id (``[[webchat.widgets]]``): its pre-chat survey applies."""
 
 
 class UserCreate(Body):
@@ -67,6 +80,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise BadRequest(f"the body is over {MAX_BODY} bytes", code="too_large", status=413)
+    if b"\\u0000" in raw:  # PostgreSQL cannot store it; no field of ours has one
+        raise BadRequest("the body contains a NUL character (\\u0000)", code="invalid_field")
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
@@ -98,6 +113,21 @@ async def user_caller(request: Request, *roles: str) -> Principal:
 # -- auth ---------------------------------------------------------------------
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address (behind a trusted proxy, from its forwarding headers)."""
+    return request.client.host if request.client is not None else None
+
+
+def _too_many(throttled: Throttled) -> TooManyRequests:
+    seconds = max(1, math.ceil(throttled.retry_after))
+    whose = "from this address" if throttled.scope == "address" else "for this username"
+    return TooManyRequests(
+        f"too many failed sign-ins {whose}; try again in {seconds} s",
+        retry_after=seconds,
+        code="login_throttled",
+    )
+
+
 async def issue_token(request: Request) -> Response:
     """Exchange a username and password for a bearer token.
     ---
@@ -107,12 +137,51 @@ async def issue_token(request: Request) -> Response:
       200: {description: "the token and the account"}
       400: {description: "invalid body"}
       401: {description: "wrong username or password"}
+      429: {description: "too many failed sign-ins from this address or for this username;
+            wait Retry-After seconds"}
     """
     body = await parse_body(request, TokenRequest)
     services = services_of(request)
+    address = client_address(request) or "unknown"
+    now = time.monotonic()
+    throttled = services.logins.check(address, body.username, now)
+    if throttled is not None:
+        raise _too_many(throttled)
     user = await services.store.user_by_name(body.username)
-    if user is None or user.disabled or not verify_password(user.password_hash, body.password):
+    # The hash is checked even without an account, so the answer takes as
+    # long for a name that does not exist as for a wrong password.
+    right = verify_password(user.password_hash if user else dummy_hash(), body.password)
+    if user is None or user.disabled or not right:
+        throttled = services.logins.failed(address, body.username, now)
+        await services.audit.add(
+            "login_failed",
+            subject_type="user",
+            subject_id=user.id if user else None,
+            subject_name=body.username,
+            address=address,
+            reason="disabled" if user is not None and user.disabled and right else "credentials",
+        )
+        if throttled is not None:
+            await services.audit.add(
+                "login_throttled",
+                subject_type="user",
+                subject_id=user.id if user else None,
+                subject_name=body.username,
+                address=address,
+                scope=throttled.scope,
+                retry_after=math.ceil(throttled.retry_after),
+            )
         raise Unauthorized("wrong username or password", code="invalid_credentials")
+    services.logins.succeeded(body.username)
+    await services.audit.add(
+        "login_succeeded",
+        actor_id=user.id,
+        actor_name=user.username,
+        subject_type="user",
+        subject_id=user.id,
+        subject_name=user.username,
+        address=address,
+    )
     return JSONResponse(
         {
             "access_token": services.tokens.issue_user(user.id, user.role, user.password_hash),
@@ -148,12 +217,20 @@ async def create_session(request: Request) -> Response:
     body: SessionRequest
     responses:
       201: {description: "conversation_id and visitor_token"}
-      400: {description: "invalid body, or pre-chat answers that do not fit the survey"}
+      400: {description: "invalid body, unknown widget, or answers that do not fit its survey"}
     """
     body = await parse_body(request, SessionRequest)
     services = services_of(request)
+    webchat = services.settings.webchat
+    widget = webchat.widget(body.widget)
+    if widget is None:
+        raise BadRequest(
+            f"unknown widget {body.widget!r}; widgets: {', '.join(webchat.widget_ids())}",
+            code="unknown_widget",
+        )
+    context = body.context if body.widget is None else {**body.context, "widget": widget.id}
     try:
-        prechat = check_answers(services.settings.webchat.prechat, body.prechat)
+        prechat = check_answers(widget.prechat, body.prechat)
     except PrechatError as exc:
         code = "missing_field" if exc.missing else "invalid_field"
         raise BadRequest(str(exc), code=code) from None
@@ -170,7 +247,7 @@ async def create_session(request: Request) -> Response:
         phone=body.phone,
         language=body.language,
         prechat=prechat,
-        context=body.context,
+        context=context,
     )
     return JSONResponse(
         {
@@ -354,6 +431,28 @@ async def list_agents(request: Request) -> Response:
     return JSONResponse({"agents": services_of(request).routing.agents()})
 
 
+async def cluster_status(request: Request) -> Response:
+    """The cluster: its nodes, which one routes, the routing log's lag.
+
+    ``self`` is the node that answers; each node has the time of its last
+    heartbeat and the agent connections it holds; ``log_lag`` counts routing
+    inputs appended but not yet carried out by the router. On one process
+    without Redis: that node, routing, with a lag of 0.
+    ---
+    tags: [operations]
+    responses:
+      200: {description: "self, nodes [{id, router, last_seen, agents}], log_lag"}
+      403: {description: "not an admin"}
+      503: {description: "Redis is down"}
+    """
+    await user_caller(request, "admin")
+    try:
+        view = await services_of(request).routing.cluster_view()
+    except (OSError, RedisError) as exc:
+        return JSONResponse({"error": f"the cluster's state is unavailable: {exc}"}, 503)
+    return JSONResponse(view)
+
+
 # -- users (admin) ------------------------------------------------------------
 
 
@@ -396,6 +495,14 @@ async def create_user(request: Request) -> Response:
     except UserExists as exc:
         raise Conflict(str(exc), code="user_exists") from None
     await services_of(request).user_changed(user, actor=who.id)
+    await services_of(request).audit.add(
+        "user_created",
+        **_actor(who, request),
+        subject_type="user",
+        subject_id=user.id,
+        subject_name=user.username,
+        role=user.role,
+    )
     return JSONResponse(user.to_wire(), status_code=201)
 
 
@@ -426,7 +533,33 @@ async def update_user(request: Request) -> Response:
         role_changed=user.role != before.role,
         password_changed=user.password_hash != before.password_hash,
     )
+    await _audit_user_change(request, who, before, user)
     return JSONResponse(user.to_wire())
+
+
+def _actor(who: Principal, request: Request) -> dict[str, Any]:
+    name = who.user.username if who.user is not None else who.name
+    return {"actor_id": who.id, "actor_name": name, "address": client_address(request)}
+
+
+async def _audit_user_change(request: Request, who: Principal, before: User, after: User) -> None:
+    changes: list[tuple[str, dict[str, Any]]] = []
+    if after.password_hash != before.password_hash:
+        changes.append(("password_changed", {}))
+    if after.role != before.role:
+        changes.append(("role_changed", {"from": before.role, "to": after.role}))
+    if after.disabled != before.disabled:
+        changes.append(("account_disabled" if after.disabled else "account_enabled", {}))
+    audit = services_of(request).audit
+    for action, detail in changes:
+        await audit.add(
+            action,
+            **_actor(who, request),
+            subject_type="user",
+            subject_id=after.id,
+            subject_name=after.username,
+            **detail,
+        )
 
 
 routes = [
@@ -441,6 +574,7 @@ routes = [
     Route("/api/v1/conversations/{id}/close", close_conversation, methods=["POST"]),
     Route("/api/v1/queues", list_queues, methods=["GET"]),
     Route("/api/v1/agents", list_agents, methods=["GET"]),
+    Route("/api/v1/cluster", cluster_status, methods=["GET"]),
     Route("/api/v1/users", list_users, methods=["GET"]),
     Route("/api/v1/users", create_user, methods=["POST"]),
     Route("/api/v1/users/{id}", update_user, methods=["PATCH"]),

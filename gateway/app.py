@@ -18,8 +18,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from conversations.errors import UserExists
 from gateway import (
     api,
+    audit_api,
     bots_api,
     cases_api,
     customers_api,
@@ -37,8 +39,9 @@ from gateway.bot_runtime import BotRuntime
 from gateway.cases_runtime import CaseRuntime
 from gateway.channel_runtime import ChannelRuntime
 from gateway.connection import CLOSE_GOING_AWAY
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, TooManyRequests
 from gateway.knowledge_runtime import KnowledgeRuntime
+from gateway.request_guard import RequestGuard
 from gateway.routing import RoutingShell
 from gateway.security_headers import SecurityHeaders
 from gateway.sentiment_runtime import SentimentRuntime
@@ -94,7 +97,8 @@ def _page(name: str) -> Route:
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return JSONResponse(exc.to_body(), status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -125,14 +129,25 @@ async def seed_users(services: Services) -> None:
         if password_hash is None:
             log.warning("user %s from config has no password; not created", seed.username)
             continue
-        await services.store.create_user(
-            username=seed.username,
-            role=seed.role,
-            password_hash=password_hash,
-            display_name=seed.display_name,
-            skills=seed.skills,
-            capacity=seed.capacity,
-            queues=seed.queues,
+        try:
+            user = await services.store.create_user(
+                username=seed.username,
+                role=seed.role,
+                password_hash=password_hash,
+                display_name=seed.display_name,
+                skills=seed.skills,
+                capacity=seed.capacity,
+                queues=seed.queues,
+            )
+        except UserExists:  # another node starting with us made it
+            continue
+        await services.audit.add(
+            "user_created",
+            actor_name="config",
+            subject_type="user",
+            subject_id=user.id,
+            subject_name=user.username,
+            role=user.role,
         )
 
 
@@ -211,6 +226,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *api.routes,
+        *audit_api.routes,
         *webchat_api.routes,
         *bots_api.routes,
         *openapi.routes,
@@ -231,6 +247,7 @@ def create_app(settings: Settings) -> Starlette:
     origins = settings.allowed_origins or [settings.public_url]
     middleware = [
         Middleware(SecurityHeaders, embedders=settings.allowed_origins),
+        Middleware(RequestGuard),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,

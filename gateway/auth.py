@@ -10,7 +10,9 @@ revokes every token issued before it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,6 +39,13 @@ def password_stamp(password_hash: str) -> str:
     """A short digest of the password hash: tokens name it, so changing the
     password revokes them without a revocation list."""
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of no one's password: checked against when there is no account,
+    so a missing account costs the same time as a wrong password."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 def verify_password(password_hash: str, password: str) -> bool:

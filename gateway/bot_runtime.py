@@ -8,6 +8,12 @@ for agents, or POSTed to its webhook or Rasa URL one at a time, in order, the
 answers posted as the bot's messages. Every customer message is first read
 for a request for a person (``bots.asks_for_person``).
 
+A person who transfers a conversation into a queue a bot serves gives it to
+that bot the same way (``transferred``): the bot gets the customer's latest
+message again, with the transcript, and routing leaves it alone; a bot
+that is unavailable then (at capacity, disconnected) sends it to people
+with the reason.
+
 A hand-off (asked by the bot, or forced by a failure: timeout, error, a
 websocket bot gone past its grace, the customer asking) moves the
 conversation back to ``queued`` and into the router for people only, and is
@@ -28,11 +34,13 @@ from typing import Any
 
 import httpx
 
+import egress
 import router as r
 from bots import (
     SIGNATURE_HEADER,
     BadAnswer,
     BotConfig,
+    Handoff,
     HandoffBody,
     HandoffRequest,
     Reason,
@@ -73,12 +81,22 @@ UNUSABLE_PASSWORD = "!bot-account-without-password"
 in ``[[users]]`` for a bot that calls the HTTP API)."""
 
 
+TRANSCRIPT = 100
+"""Most messages sent to a webhook bot with a conversation transferred to it."""
+
+
 @dataclass
 class _Held:
     bot: str
     user_id: str
     forwarded: int = 0
     """The last message seq the bot has been given (or read for phrases)."""
+    replayed: int = 0
+    """Messages up to this seq were written before a transfer to the bot: the
+    bot is given them, but they are not read as a request for a person (they
+    were meant for whoever had the conversation)."""
+    transfer: dict[str, Any] | None = None
+    """``{"from", "note", "transcript"}`` for the next webhook call, after a transfer."""
 
 
 class BotRuntime:
@@ -100,7 +118,8 @@ class BotRuntime:
         self._gone_since: dict[str, float] = {}
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._http: dict[str, httpx.AsyncClient] = {}
+        """Per webhook or Rasa bot: its own egress-guarded client."""
         self._waiting: dict[str, dict[str, Any]] = {}
         """Hand-offs still waiting for a person at start (``handoff_skills``)."""
         self.store = BotStore(services.store.engines)
@@ -145,7 +164,13 @@ class BotRuntime:
         return self._users.get(bot.name) if found is not None and self.claims(found) else None
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(follow_redirects=False)
+        # Every bot URL goes through the egress guard; the address the config
+        # names literally (a Rasa on 127.0.0.1) is allowed to that bot's client.
+        policy = self._services.settings.security.egress()
+        for name, bot in self.configs.items():
+            url = bot.webhook or bot.rasa
+            if url is not None:
+                self._http[name] = egress.async_client(policy.for_destinations([url]))
         now = time.monotonic()
         for name, bot in self.configs.items():
             if bot.connector == "websocket":
@@ -166,8 +191,8 @@ class BotRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
+        for client in self._http.values():
+            await client.aclose()
 
     async def _rebuild(self) -> None:
         """Bot-held conversations are the ones assigned to a bot account; a
@@ -231,14 +256,20 @@ class BotRuntime:
         return conversation_id in self._held
 
     def _available(self, bot: BotConfig) -> bool:
+        return self._unavailable_because(bot) is None
+
+    def _unavailable_because(self, bot: BotConfig) -> str | None:
+        """Why the bot cannot take a conversation now, or None when it can."""
         if bot.capacity is not None:
             load = sum(1 for h in self._held.values() if h.bot == bot.name)
             if load >= bot.capacity:
-                return False
+                return f"{bot.name} is at its capacity of {bot.capacity} conversations"
         if bot.connector != "websocket" or self._sockets[bot.name] > 0:
-            return True
+            return None
         gone = self._gone_since.get(bot.name)
-        return gone is not None and time.monotonic() - gone < bot.grace
+        if gone is not None and time.monotonic() - gone < bot.grace:
+            return None
+        return f"{bot.name} is not connected"
 
     # -- bot first --------------------------------------------------------------
 
@@ -282,6 +313,117 @@ class BotRuntime:
             log.exception("recording the bot session of %s failed", cid)
         self._kick(cid)
         return True
+
+    # -- transfers into a bot's queue ------------------------------------------------
+
+    def transferred(
+        self, conversation: Conversation, from_agent: str | None, note: str | None
+    ) -> bool:
+        """Someone transferred ``conversation`` into ``conversation.queue``.
+
+        Into a queue a bot serves, with the bot available: the bot takes it
+        as it takes a new conversation (assigned at once, without an offer)
+        and True is returned: routing must leave it alone. The bot is given
+        the customer's latest message again; a webhook bot also gets the
+        transcript (``transfer`` in the call's body), a websocket bot the
+        whole conversation over its connection. Should the bot not get it
+        after all (no account, the assignment refused), it goes to people
+        with reason ``error``.
+
+        False: routing goes on as for any transfer. For a queue a bot serves
+        but the bot is unavailable (at capacity, disconnected), the offer to
+        people then carries ``context.handoff`` with reason ``error`` and
+        why. A conversation a bot held (a supervisor moved it) ends that
+        bot's session first either way."""
+        bot = self._by_queue.get(conversation.queue)
+        if bot is None:
+            return False
+        cid = conversation.id
+        previous = self._held.pop(cid, None)
+        self._locks.pop(cid, None)
+        why = self._unavailable_because(bot)
+        if why is None:
+            self._spawn(
+                self._take_transferred(conversation, bot, previous is not None, from_agent, note)
+            )
+            return True
+        handoff = self._failed_handoff(bot, conversation.queue, why)
+        self._handoffs[cid] = handoff.offer_context()  # the offer may be made at once
+        self._spawn(self._record_unavailable(cid, previous is not None, handoff.to_record()))
+        log.info("%s transferred to %s, but %s: to people", cid, bot.name, why)
+        return False
+
+    def _failed_handoff(self, bot: BotConfig, queue: str, why: str) -> Handoff:
+        reason, summary = failure("unavailable", why)
+        handoff, _ = decide(bot.name, reason, None, queue, self._queues, detail=summary)
+        return handoff
+
+    async def _record_unavailable(
+        self, cid: str, ended_previous: bool, record: dict[str, Any]
+    ) -> None:
+        if ended_previous:
+            await self.store.end(cid, SessionState.HANDED_OFF, utcnow(), reason="staff")
+        await self._services.store.add_event(cid, "handoff", "bots", record)
+
+    async def _take_transferred(
+        self,
+        conversation: Conversation,
+        bot: BotConfig,
+        ended_previous: bool,
+        from_agent: str | None,
+        note: str | None,
+    ) -> None:
+        cid, store = conversation.id, self._services.store
+        if ended_previous:
+            await self.store.end(cid, SessionState.HANDED_OFF, utcnow(), reason="staff")
+        user = await self._account(bot)
+        if user is None:
+            await self._transfer_failed(cid, bot, f"{bot.name} has no account")
+            return
+        recent = await store.messages_after(cid, max(0, conversation.last_seq - TRANSCRIPT))
+        customer_seqs = [m.seq for m in recent if m.sender_role == "customer"]
+        by = await store.user_by_id(from_agent) if from_agent else None
+        held = _Held(
+            bot.name,
+            user.id,
+            forwarded=max(customer_seqs) - 1 if customer_seqs else conversation.last_seq,
+            replayed=conversation.last_seq,
+            transfer={
+                "from": (by.display_name or by.username) if by is not None else None,
+                "note": note,
+                "transcript": [m.to_wire() for m in recent],
+            },
+        )
+        self._held[cid] = held
+        try:
+            await self._services.assign(cid, user.id, actor="bots", via_router=True)
+        except GatewayError as exc:
+            if self._held.get(cid) is held:
+                self._held.pop(cid, None)
+            await self._transfer_failed(cid, bot, f"{bot.name} could not take it ({exc.message})")
+            return
+        try:
+            await self.store.start(cid, bot.name, user.id, utcnow())
+        except Exception:  # the bot has it; a restart rebuilds the session row
+            log.exception("recording the bot session of %s failed", cid)
+        self._handoffs.pop(cid, None)
+        log.info("%s transferred to the bot %s", cid, bot.name)
+        self._kick(cid)
+
+    async def _transfer_failed(self, cid: str, bot: BotConfig, why: str) -> None:
+        """The bot did not get a conversation transferred to it: people get
+        it in that queue, unless it moved on meanwhile (closed, taken)."""
+        try:
+            current = await self._services.store.get_conversation(cid)
+        except ConversationNotFound:
+            return
+        if current.status not in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+            return
+        handoff = self._failed_handoff(bot, current.queue, why)
+        await self._services.store.add_event(cid, "handoff", "bots", handoff.to_record())
+        self._handoffs[cid] = handoff.offer_context()
+        if self._services.routing is not None:
+            self._services.routing.handed_off(current, None)
 
     # -- customer messages --------------------------------------------------------
 
@@ -336,21 +478,29 @@ class BotRuntime:
                 held.forwarded = max(held.forwarded, message.seq)
                 if message.sender_role != "customer":
                     continue
-                if asks_for_person(message.text, conversation.language, bot.phrases()):
+                if message.seq > held.replayed and asks_for_person(
+                    message.text, conversation.language, bot.phrases()
+                ):
                     await self._hand_off(cid, None, Reason.CUSTOMER_REQUEST, detail=CUSTOMER_ASKED)
                     return
                 if bot.connector == "websocket":
                     continue  # it has the message over its connection already
-                reply = await self._call(bot, conversation, message)
+                transfer, held.transfer = held.transfer, None
+                reply = await self._call(bot, conversation, message, transfer)
                 if reply is None or not await self._apply(bot, conversation, message, reply):
                     return
 
     async def _call(
-        self, bot: BotConfig, conversation: Conversation, message: Message
+        self,
+        bot: BotConfig,
+        conversation: Conversation,
+        message: Message,
+        transfer: dict[str, Any] | None = None,
     ) -> Reply | None:
         """One message to a webhook or Rasa bot; None when the call failed
-        and the conversation went to people."""
-        assert self._http is not None
+        and the conversation went to people. ``transfer`` goes to a webhook
+        bot only (Rasa's REST channel has no place for it)."""
+        http = self._http[bot.name]
         if bot.webhook is not None:
             assert bot.secret is not None
             url = bot.webhook
@@ -359,6 +509,7 @@ class BotRuntime:
                 message.to_wire(),
                 conversation.customer.to_wire(),
                 conversation.context,
+                transfer,
             )
             headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(bot.secret, body)}
             parse = parse_webhook_answer
@@ -369,10 +520,9 @@ class BotRuntime:
             parse = parse_rasa_answer
         kind, detail = "", ""
         try:
-            response = await self._http.post(
-                url, content=body, headers=headers, timeout=bot.timeout
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(bot.timeout):  # the whole call, not each read
+                response = await http.post(url, content=body, headers=headers, timeout=bot.timeout)
+        except (httpx.TimeoutException, TimeoutError):
             kind, detail = "timeout", f"no answer within {bot.timeout:g}s"
         except httpx.HTTPError as exc:
             kind, detail = "connection", f"{type(exc).__name__}: {exc}".rstrip(": ")

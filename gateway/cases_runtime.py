@@ -3,9 +3,11 @@
 ``CaseRuntime`` is the I/O shell around ``cases/``: it reads and writes
 through ``cases.store.CaseStore``, lets the pure core decide every move,
 and tells the SLA runtime (``services.sla``, when there is one) about every
-new case and every status or priority change::
+new case and every change (status, priority, owner, fields, a conversation
+linked)::
 
     await services.sla.case_changed(case_wire)        # wire object, without "sla"
+    await services.sla.case_changed(case_wire, event="reactivated")
     await services.sla.for_subject("case", case_id)   # -> the case's "sla" list
 
 Record creation rules run off the message path: a commit listener puts the
@@ -184,8 +186,9 @@ class CaseRuntime:
             log.exception("SLA lookup for case %s failed", case_id)
             return []
 
-    async def _changed(self, case: Case) -> None:
-        """Tell the SLA runtime (new case, status or priority change)."""
+    async def _changed(self, case: Case, event: str | None = None) -> None:
+        """Tell the SLA runtime (a new case, or any change to one; ``event``
+        names a reactivation)."""
         sla = self.services.sla
         if sla is None:
             return
@@ -195,7 +198,10 @@ class CaseRuntime:
             if customer is not None and wire["customer"] is not None:
                 # Policies may look at the customer's attributes (a tier).
                 wire["customer"]["attributes"] = customer.attributes
-            await sla.case_changed(wire)
+            if event is None:
+                await sla.case_changed(wire)
+            else:
+                await sla.case_changed(wire, event=event)
         except Exception:
             log.exception("SLA update for case %s failed", case.id)
 
@@ -203,7 +209,9 @@ class CaseRuntime:
         """An SLA warning's or failure's action on a case (called by the SLA
         runtime): ``raise_priority[:N]`` raises the case N levels (up to
         urgent); ``queue:NAME`` moves its conversations still waiting for an
-        agent to that queue. Other actions need nothing from cases."""
+        agent to that queue; ``reassign[:QUEUE]`` puts those a person holds
+        back in line (the SLA runtime's ``reassign``). Other actions need
+        nothing from cases."""
         name, _, argument = action.partition(":")
         if name == "raise_priority":
             case = await self.store.get(case_id)
@@ -214,6 +222,12 @@ class CaseRuntime:
         elif name == "queue" and argument:
             for conversation_id in await self.store.conversation_ids(case_id):
                 await self._requeue(conversation_id, argument)
+        elif name == "reassign":
+            reassign = getattr(self.services.sla, "reassign", None)
+            if reassign is None:
+                return
+            for conversation_id in await self.store.conversation_ids(case_id):
+                await reassign(conversation_id, argument or None)
 
     async def _requeue(self, conversation_id: str, queue: str) -> None:
         services = self.services
@@ -404,10 +418,11 @@ class CaseRuntime:
             return replace(changed, updated_at=now) if changed != case else case
 
         change = await self.store.change(case_id, decide, actor=actor, event="updated", now=now)
-        before, after = change.before, change.after
-        if (before.status_reason, before.priority) != (after.status_reason, after.priority):
-            await self._changed(after)
-        return after
+        if change.after != change.before:
+            # Any field may matter: a custom KPI's succeed_when, the owner
+            # who hears of the clocks.
+            await self._changed(change.after)
+        return change.after
 
     async def resolve(
         self, case_id: str, resolution: str | None, *, actor: str | None, reason: str | None
@@ -451,7 +466,7 @@ class CaseRuntime:
             event="reactivated",
             now=now,
         )
-        await self._changed(change.after)
+        await self._changed(change.after, event="reactivated")
         return change.after
 
     async def merge(self, case_id: str, into: str, *, actor: str | None) -> tuple[Case, Case]:
@@ -462,6 +477,7 @@ class CaseRuntime:
             case_id, into, lambda case, other: merge_case(case, other, now), actor=actor, now=now
         )
         await self._changed(merged)
+        await self._changed(survivor)  # it has the merged case's conversations now
         return merged, survivor
 
     async def link(self, case_id: str, conversation_id: str, *, actor: str | None) -> Case:
@@ -470,7 +486,9 @@ class CaseRuntime:
         except ConversationNotFound:
             raise CaseError(f"no conversation {conversation_id!r}") from None
         await self.store.link(case_id, conversation_id, actor=actor, now=utcnow())
-        return await self.store.get(case_id)
+        case = await self.store.get(case_id)
+        await self._changed(case)  # a reply there now answers the case
+        return case
 
     async def add_activity(
         self, case_id: str, kind: str, *, text: str, minutes: int, billable: bool, actor: str | None
@@ -567,6 +585,7 @@ class CaseRuntime:
             if case_id is not None:
                 case = await self.surviving(case_id)
                 await self.store.link(case.id, conversation.id, actor=RULES_ACTOR, now=utcnow())
+                await self._changed(await self.store.get(case.id))
                 await self._follow_up(case, conversation)
                 return
         if case_id is not None:
@@ -619,6 +638,7 @@ class CaseRuntime:
                 follow_up_of=case.id,
             )
             await self.store.relink(follow.id, conversation.id, actor=RULES_ACTOR, now=utcnow())
+            await self._changed(await self.store.get(follow.id))
 
     # -- device alerts ---------------------------------------------------------------------
 

@@ -97,7 +97,9 @@ class ChannelRuntime:
 
     async def start(self) -> None:
         settings = self.services.settings
-        self.senders = build_senders(self.config, settings.public_url)
+        self.senders = build_senders(
+            self.config, settings.public_url, egress=settings.security.egress()
+        )
         self.services.commit_listeners.append(self._on_commit)
         await self._resume()
         # SMTP always listens (the protocol's fixed point); with no addresses
@@ -327,7 +329,7 @@ class ChannelRuntime:
                 allowed_hosts=config.media_allowed_hosts,
                 max_bytes=config.media_max_bytes,
                 timeout=config.media_timeout,
-                allow_private=config.media_allow_private,
+                policy=self.services.settings.security.egress(),
             )
         except (MediaFetchError, ChannelPayloadError) as exc:
             log.warning("MMS media of %s not fetched: %s", msg.external_id, exc)

@@ -63,6 +63,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def _users_add(settings: Settings, args: argparse.Namespace, password: str) -> int:
+    from audit import AuditStore
     from conversations import Store, UserExists
     from gateway.auth import hash_password
 
@@ -73,6 +74,14 @@ async def _users_add(settings: Settings, args: argparse.Namespace, password: str
             role=args.role,
             password_hash=hash_password(password),
             display_name=args.display_name,
+        )
+        await AuditStore(store.engines).add(
+            "user_created",
+            actor_name="cli",
+            subject_type="user",
+            subject_id=user.id,
+            subject_name=user.username,
+            role=user.role,
         )
     except UserExists as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,7 +1,11 @@
-"""Customers over HTTP: read one (identities, opt-outs, recent conversations) and merge two.
+"""Customers over HTTP: read one (identities, opt-outs, recent conversations),
+set what we know of them, and merge two.
 
 ``GET /api/v1/customers/{id}``: supervisors and admins see every customer;
 an agent sees a customer one of whose conversations it may see.
+``PATCH /api/v1/customers/{id}`` ``{"timezone"}`` (whoever may see them): the
+customer's own IANA time zone (kept in the customer's attributes), used for
+the times in what we send them (appointment confirmations and reminders).
 ``POST /api/v1/customers/{id}/merge`` ``{"other_id"}`` (supervisor, admin):
 the other customer's identities, conversations and opt-outs move to this one.
 """
@@ -9,6 +13,7 @@ the other customer's identities, conversations and opt-outs move to this one.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 from starlette.requests import Request
@@ -28,6 +33,21 @@ RECENT = 20
 
 class MergeRequest(Body):
     other_id: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CustomerUpdate(Body):
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None
+    """The customer's IANA time zone (``Europe/Rome``); ``null`` forgets it."""
+
+
+def _known_zone(name: str) -> str:
+    try:
+        return ZoneInfo(name).key
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(
+            f"timezone: unknown time zone {name!r} (expected an IANA name such as 'Europe/Rome')",
+            code="unknown_timezone",
+        ) from None
 
 
 def _deliveries(request: Request) -> DeliveryStore:
@@ -62,6 +82,7 @@ async def _wire(
         {"kind": kind, "value": value} for kind, value in await store.identities_of(customer.id)
     ]
     body["opt_outs"] = [o.to_wire() for o in await store.opt_outs_of(customer.id)]
+    body["timezone"] = customer.attributes.get("timezone")
     body["conversations"] = [c.to_wire() for c in conversations]
     merged_into = customer.attributes.get("merged_into")
     if merged_into:
@@ -80,6 +101,30 @@ async def get_customer(request: Request) -> Response:
     who = await user_caller(request)
     customer, conversations = await _visible(request, who, request.path_params["id"])
     return JSONResponse(await _wire(request, customer, conversations))
+
+
+async def update_customer(request: Request) -> Response:
+    """Set what we know of a customer: their own time zone.
+    ---
+    tags: [customers]
+    body: CustomerUpdate
+    responses:
+      200: {description: "the customer"}
+      400: {description: "invalid body or an unknown time zone"}
+      404: {description: "no such customer"}
+    """
+    who = await user_caller(request)
+    body = await parse_body(request, CustomerUpdate)
+    customer_id = request.path_params["id"]
+    await _visible(request, who, customer_id)
+    zone = _known_zone(body.timezone) if body.timezone is not None else None
+    updated = await _deliveries(request).set_customer_attributes(customer_id, {"timezone": zone})
+    if updated is None:
+        raise NotFound("no such customer")
+    conversations = await services_of(request).store.list_conversations(
+        customer_id=customer_id, limit=RECENT
+    )
+    return JSONResponse(await _wire(request, updated, conversations))
 
 
 async def merge_customer(request: Request) -> Response:
@@ -112,5 +157,6 @@ async def merge_customer(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/customers/{id}", get_customer, methods=["GET"]),
+    Route("/api/v1/customers/{id}", update_customer, methods=["PATCH"]),
     Route("/api/v1/customers/{id}/merge", merge_customer, methods=["POST"]),
 ]

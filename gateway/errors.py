@@ -43,6 +43,21 @@ class Conflict(GatewayError):
     code, status = "conflict", 409
 
 
+class TooManyRequests(GatewayError):
+    """429; ``retry_after`` (whole seconds) goes out as the ``Retry-After`` header."""
+
+    code, status = "too_many_requests", 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["error"]["retry_after"] = self.retry_after
+        return body
+
+
 class Unavailable(GatewayError):
     code, status = "unavailable", 503
 

@@ -119,6 +119,8 @@ AGENT_TYPES = (*VISITOR_TYPES, "presence", "accept", "reject", "transfer", "clos
 
 
 def _load(raw: str) -> dict[str, Any]:
+    if "\\u0000" in raw:  # PostgreSQL cannot store it; no field of ours has one
+        raise FrameError("invalid_field", "the frame contains a NUL character (\\u0000)")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -15,7 +15,8 @@ after customer messages.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
@@ -28,7 +29,7 @@ from conversations import AppendRequest, AppendResult
 from conversations.ids import new_id
 from conversations.models import rfc3339
 from gateway.api import Body, parse_body, services_of, user_caller
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound
+from gateway.errors import BadRequest, Conflict, Forbidden, GatewayError, NotFound
 from gateway.knowledge_runtime import KnowledgeRuntime
 from knowledge import portal
 from knowledge.articles import Article, Edit, Version, clean_keywords, diff, edit, move
@@ -97,6 +98,11 @@ class FeedbackRequest(Body):
     helpful: bool
 
 
+class DeflectionEvent(Body):
+    event: Literal["shown", "clicked", "chat_started"]
+    article_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -152,6 +158,16 @@ def _public(request: Request) -> KnowledgeRuntime:
     runtime = _runtime(request)
     if not runtime.config.portal:
         raise NotFound("there is no public help center here")
+    return runtime
+
+
+def _widget_allowed(request: Request) -> KnowledgeRuntime:
+    """The runtime, for the widget's endpoints: 404 when the portal is off,
+    429 past ``[knowledge] widget_per_second`` for this client address."""
+    runtime = _public(request)
+    address = request.client.host if request.client is not None else "unknown"
+    if not runtime.widget_limits.allow(address, time.monotonic()):
+        raise GatewayError("too many requests; slow down", code="rate_limited", status=429)
     return runtime
 
 
@@ -508,6 +524,69 @@ async def public_feedback(request: Request) -> Response:
     return JSONResponse({"recorded": True})
 
 
+WIDGET_SUGGESTIONS_MAX = 5
+
+
+async def widget_suggestions(request: Request) -> Response:
+    """Published articles for what a visitor is typing before a chat starts
+    (deflection): ranked like an agent's suggestions, from memory, never a
+    draft, scheduled, expired or archived one. ``q`` the text (its last
+    1,000 characters count), ``language`` an optional language tag (its
+    primary subtag must match), ``limit`` 1-5 (default 3). Rate-limited per
+    client address.
+    ---
+    summary: Article suggestions for the chat widget
+    tags: [knowledge]
+    parameters:
+      - {name: q, in: query, required: true, schema: {type: string}}
+      - {name: language, in: query, schema: {type: string}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 5}}
+    responses:
+      200: {description: "{articles: [{id, title, snippet, url}]}"}
+      400: {description: "bad limit or language"}
+      404: {description: "the help center is off"}
+      429: {description: "too many requests from this address"}
+    """
+    runtime = _widget_allowed(request)
+    text = request.query_params.get("q", "")
+    language = _filter(request, "language")
+    limit = min(_limit(request, 3), WIDGET_SUGGESTIONS_MAX)
+    found = await runtime.widget_suggestions(text, limit, language)
+    return JSONResponse({"articles": found})
+
+
+async def widget_deflection(request: Request) -> Response:
+    """Count what the widget's pre-chat suggestions led to: ``shown`` (once a
+    visit, when suggestions appeared), ``clicked`` (an article opened, with
+    its ``article_id``, which must be published), ``chat_started`` (a chat
+    started after suggestions were shown). Rate-limited per client address.
+    ---
+    summary: Count a deflection event
+    tags: [knowledge]
+    body: DeflectionEvent
+    responses:
+      200: {description: "recorded"}
+      400: {description: "invalid body, or article_id missing for clicked"}
+      404: {description: "not a published article, or the help center is off"}
+      429: {description: "too many requests from this address"}
+    """
+    runtime = _widget_allowed(request)
+    body = await parse_body(request, DeflectionEvent)
+    now = _now()
+    article_id = None
+    if body.event == "clicked":
+        if body.article_id is None:
+            raise BadRequest("article_id: required for clicked", code="missing_field")
+        found = await _live(runtime.store, body.article_id, now)
+        if found is None:
+            raise NotFound("no such article")
+        article_id = found[0].id
+    elif body.article_id is not None:
+        raise BadRequest("article_id goes with clicked only", code="invalid_field")
+    await runtime.store.record_deflection(body.event, article_id, now)
+    return JSONResponse({"recorded": True})
+
+
 def _html(content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         content,
@@ -712,6 +791,48 @@ async def conversation_articles(request: Request) -> Response:
 # -- insights --------------------------------------------------------------------
 
 
+async def deflection_report(request: Request) -> Response:
+    """What the widget's pre-chat article suggestions did in ``[since,
+    until)`` (default: the last 7 days): visits they were shown in, articles
+    clicked, chats started anyway, and the visits that did not start a chat
+    (deflected) with their rate; and the most clicked articles.
+    ---
+    summary: Deflection by the widget's article suggestions
+    tags: [knowledge]
+    parameters:
+      - {name: since, in: query, schema: {type: string, format: date-time}}
+      - {name: until, in: query, schema: {type: string, format: date-time}}
+    responses:
+      200: {description: "{shown, clicked, chat_started, deflected, deflection_rate, articles}"}
+      400: {description: "bad since or until"}
+      403: {description: "not a supervisor or admin"}
+    """
+    await user_caller(request, "supervisor", "admin")
+    now = _now()
+    until = _moment(request, "until", now)
+    since = _moment(request, "since", until - timedelta(days=7))
+    if since >= until:
+        raise BadRequest("since must be before until", code="invalid_field")
+    counted, clicked = await _runtime(request).store.deflections(since, until)
+    shown = counted.get("shown", 0)
+    started = counted.get("chat_started", 0)
+    deflected = max(0, shown - started)
+    return JSONResponse(
+        {
+            "since": _time(since),
+            "until": _time(until),
+            "shown": shown,
+            "clicked": counted.get("clicked", 0),
+            "chat_started": started,
+            "deflected": deflected,
+            "deflection_rate": round(deflected / shown, 3) if shown else None,
+            "articles": [
+                {"id": aid, "title": title, "clicks": clicks} for aid, title, clicks in clicked
+            ],
+        }
+    )
+
+
 def _moment(request: Request, name: str, default: datetime) -> datetime:
     raw = request.query_params.get(name)
     if not raw:
@@ -778,11 +899,14 @@ routes = [
     Route("/api/v1/articles/{id}/diff", article_diff, methods=["GET"]),
     Route("/api/v1/kb/search", public_search, methods=["GET"]),
     Route("/api/v1/kb/articles/{id}/feedback", public_feedback, methods=["POST"]),
+    Route("/api/v1/kb/suggestions", widget_suggestions, methods=["GET"]),
+    Route("/api/v1/kb/deflections", widget_deflection, methods=["POST"]),
     Route("/api/v1/conversations/{id}/suggestions", conversation_suggestions, methods=["GET"]),
     Route("/api/v1/conversations/{id}/articles", send_article, methods=["POST"]),
     Route("/api/v1/conversations/{id}/articles", conversation_articles, methods=["GET"]),
     Route("/api/v1/insights/topics", insights_topics, methods=["GET"]),
     Route("/api/v1/insights/topics/latest", latest_topics, methods=["GET"]),
+    Route("/api/v1/reports/deflection", deflection_report, methods=["GET"]),
     Route("/kb/", portal_index, methods=["GET"]),
     Route("/kb/{id}", portal_article, methods=["GET"]),
     Route("/kb/{id}/feedback", portal_feedback, methods=["POST"]),

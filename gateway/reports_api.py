@@ -1,7 +1,8 @@
 """``GET /api/v1/reports/kpis``: service KPIs over a period, as JSON or CSV.
 
-Durations are elapsed seconds, or the open seconds of a ``[[calendars]]``
-entry named by ``calendar=`` (business time, via ``sla.calendar``).
+Durations are counted per conversation in the calendar of the SLA policy
+that applies to it (the ``calendar`` its ``sla_instances`` rows counted in,
+business time via ``sla.calendar``), 24x7 where none applies.
 
 Reads the facts of the conversations created in ``[since, until)`` (and
 matching ``queue``, ``channel``, ``agent``) with a handful of aggregate
@@ -28,8 +29,17 @@ from conversations.models import rfc3339
 from conversations.times import as_utc, utcnow
 from gateway.api import services_of, user_caller
 from gateway.errors import BadRequest
-from reports import ConversationFacts, SlaFacts, SurveyFacts, breakdown, summarize, to_csv
-from reports.kpis import Between, by_day, elapsed
+from reports import (
+    ConversationFacts,
+    Durations,
+    SlaFacts,
+    SurveyFacts,
+    breakdown,
+    summarize,
+    to_csv,
+)
+from reports.kpis import Between, by_day
+from sla.calendar import Calendar
 from surveys.tables import surveys as survey_table
 
 log = logging.getLogger(__name__)
@@ -39,7 +49,12 @@ MAX_PERIOD = timedelta(days=366)
 
 # Made by the SLA runtime's migration (0006); read without owning it.
 _sla_instances = table(
-    "sla_instances", column("subject_kind"), column("subject_id"), column("status")
+    "sla_instances",
+    column("subject_kind"),
+    column("subject_id"),
+    column("status"),
+    column("kpi"),
+    column("calendar"),
 )
 
 
@@ -76,28 +91,22 @@ def period(request: Request, now: datetime) -> tuple[datetime, datetime]:
     return since, until
 
 
-def business_time(request: Request) -> tuple[str | None, Between]:
-    """The ``calendar`` asked for (one of ``[[calendars]]``) and how it counts
-    seconds; plain elapsed seconds without one.
+def business_time(request: Request, slas: list[SlaFacts]) -> Durations:
+    """Each conversation's durations in the calendar its SLA instances
+    counted in (a name no longer in ``[[calendars]]`` counts 24x7)."""
+    used = {s.calendar for s in slas if s.calendar is not None}
+    calendars: dict[str, Between] = {}
+    for config in services_of(request).settings.calendars:
+        if config.name in used:
+            calendars[config.name] = _counting(config.build())
+    return Durations(slas, calendars)
 
-    Raises:
-        BadRequest: a calendar the config does not name.
-    """
-    name = request.query_params.get("calendar", "").strip()
-    if not name:
-        return None, elapsed
-    calendars = {c.name: c for c in services_of(request).settings.calendars}
-    if name not in calendars:
-        known = ", ".join(sorted(calendars)) or "none configured"
-        raise BadRequest(
-            f"calendar: unknown calendar {name!r} (known: {known})", code="invalid_field"
-        )
-    calendar = calendars[name].build()
 
+def _counting(calendar: Calendar) -> Between:
     def between(start: datetime, end: datetime) -> float:
         return calendar.between(start, end).total_seconds()
 
-    return name, between
+    return between
 
 
 async def _agent_id(request: Request, value: str) -> str:
@@ -189,13 +198,13 @@ async def gather(
     ]
     slas: list[SlaFacts] = []
     try:
+        i = _sla_instances.c
         sla_rows = await read.all(
-            select(_sla_instances.c.subject_id, _sla_instances.c.status).where(
-                _sla_instances.c.subject_kind == "conversation",
-                _sla_instances.c.subject_id.in_(ids),
+            select(i.subject_id, i.status, i.kpi, i.calendar).where(
+                i.subject_kind == "conversation", i.subject_id.in_(ids)
             )
         )
-        slas = [SlaFacts(r.subject_id, r.status) for r in sla_rows]
+        slas = [SlaFacts(r.subject_id, r.status, r.kpi, r.calendar) for r in sla_rows]
     except DBAPIError as exc:  # no SLA tracking in this database (yet)
         log.debug("no SLA instances to report: %s", exc)
     return facts, surveys, slas
@@ -207,7 +216,9 @@ async def _times(read: Any, query: Select[Any]) -> dict[str, datetime]:
 
 async def kpis(request: Request) -> Response:
     """Service KPIs over a period, per queue, channel and agent; CSV with
-    ``Accept: text/csv``.
+    ``Accept: text/csv``. First response and resolution times count each
+    conversation in the business hours of the SLA policy that applies to it
+    (24x7 where none does).
     ---
     summary: Service KPIs
     tags: [reports]
@@ -219,47 +230,55 @@ async def kpis(request: Request) -> Response:
       - {name: queue, in: query, schema: {type: string}}
       - {name: channel, in: query, schema: {type: string}}
       - {name: agent, in: query, schema: {type: string}, description: user id or username}
-      - {name: calendar, in: query, schema: {type: string},
-         description: "count durations in this [[calendars]] entry's open hours"}
     responses:
       200: {description: "the KPIs: conversations, first_response_seconds, resolution_seconds,
             sla, abandoned, csat, nps, transfers, surveys, by_queue, by_channel, by_agent,
             by_day"}
-      400: {description: "since or until unreadable or not in order, or an unknown calendar"}
+      400: {description: "since or until unreadable or not in order, or a calendar parameter"}
       401: {description: "no or bad token"}
       403: {description: "not a supervisor or admin"}
     """
-    await user_caller(request, "supervisor", "admin")
+    who = await user_caller(request, "supervisor", "admin")
     since, until = period(request, utcnow())
     params = request.query_params
     queue = params.get("queue", "").strip() or None
     channel = params.get("channel", "").strip() or None
     agent = params.get("agent", "").strip() or None
     agent_id = await _agent_id(request, agent) if agent else None
-    calendar, between = business_time(request)
+    if "calendar" in params:
+        raise BadRequest(
+            "calendar: not taken; each conversation counts in the calendar of the SLA"
+            " policy that applies to it (24x7 where none does)",
+            code="invalid_field",
+        )
     facts, surveys, slas = await gather(
         request, since, until, queue=queue, channel=channel, agent_id=agent_id
     )
-    report = summarize(facts, surveys, slas, between)
+    durations = business_time(request, slas)
+    report = summarize(facts, surveys, slas, durations)
     users = await services_of(request).store.list_users()
     names = {u.id: u.display_name or u.username for u in users}
-    by_agent = breakdown(facts, lambda f: f.agent_id, surveys, slas, between)
+    by_agent = breakdown(facts, lambda f: f.agent_id, surveys, slas, durations)
     report.update(
         {
             "period": {"since": rfc3339(since), "until": rfc3339(until)},
-            "filters": {
-                "queue": queue,
-                "channel": channel,
-                "agent": agent_id,
-                "calendar": calendar,
-            },
-            "by_queue": breakdown(facts, lambda f: f.queue, surveys, slas, between),
-            "by_channel": breakdown(facts, lambda f: f.channel, surveys, slas, between),
+            "filters": {"queue": queue, "channel": channel, "agent": agent_id},
+            "by_queue": breakdown(facts, lambda f: f.queue, surveys, slas, durations),
+            "by_channel": breakdown(facts, lambda f: f.channel, surveys, slas, durations),
             "by_agent": {k: {**v, "name": names.get(k, k)} for k, v in by_agent.items()},
-            "by_day": breakdown(facts, by_day, surveys, slas, between),
+            "by_day": breakdown(facts, by_day, surveys, slas, durations),
         }
     )
     if "text/csv" in request.headers.get("accept", ""):
+        await services_of(request).audit.add(
+            "report_exported",
+            actor_id=who.id,
+            actor_name=who.user.username if who.user is not None else who.name,
+            address=request.client.host if request.client is not None else None,
+            report="kpis",
+            since=rfc3339(since),
+            until=rfc3339(until),
+        )
         return Response(
             to_csv(report),
             media_type="text/csv; charset=utf-8",

@@ -4,8 +4,10 @@ The I/O shell around ``scheduling/``: it loads what a question needs from the
 store (resources, services, booked time near the window), asks the pure
 ``Schedule``, and books through ``SchedulingStore.book``, which takes the
 time atomically (one 201 and one 409 when two agents race for a resource).
-Calendars come from ``[scheduling]`` ``calendars`` and, when the service
-desk's ``[[calendars]]`` are configured, from those too.
+Calendars come from ``[scheduling]`` ``calendars``, from the service desk's
+``[[calendars]]`` when configured, and the built-in ``"24x7"``; every
+resource works by one (a resource that names none gets ``[scheduling]
+default_calendar``; without that, searching or booking with it is refused).
 
 Supervisors and admins define resources and services; any staff account
 searches, books, reschedules and cancels.
@@ -14,8 +16,9 @@ searches, books, reschedules and cancels.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
@@ -31,7 +34,14 @@ from gateway.api import Body, parse_body, services_of, user_caller
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.scheduling_runtime import Notifier
 from gateway.services import Services
-from scheduling.calendars import Calendar, WeeklyHours, zone
+from scheduling.calendars import (
+    ALWAYS_OPEN,
+    ALWAYS_OPEN_NAME,
+    Calendar,
+    WeeklyHours,
+    calendar_zone,
+    zone,
+)
 from scheduling.config import SchedulingConfig
 from scheduling.errors import IllegalTransition, InvalidModel, SlotTaken
 from scheduling.model import Requirement, Resource, Service
@@ -46,6 +56,8 @@ Id = Annotated[str, Field(min_length=1, max_length=40)]
 Level = Annotated[int, Field(ge=1, le=5)]
 Kind = Literal["person", "equipment", "facility"]
 DAY = timedelta(days=1)
+EVER = timedelta(weeks=8)
+"""How far ahead "could this service ever happen?" looks (with nothing booked)."""
 
 
 def _now() -> datetime:
@@ -142,7 +154,9 @@ class SchedulingRuntime:
         )
         self.store = SchedulingStore(services.store.engines)
         self.calendars: dict[str, Calendar] = {}
-        self.notifier = Notifier(services, self.store, self.config, channels)
+        self.notifier = Notifier(
+            services, self.store, self.config, channels, resource_zone=self.resource_zone
+        )
 
     def reminder_at(self, start: datetime, now: datetime) -> datetime | None:
         """When the reminder goes out; none when the visit is sooner than that."""
@@ -151,6 +165,7 @@ class SchedulingRuntime:
 
     async def start(self) -> None:
         self.calendars = {
+            ALWAYS_OPEN_NAME: ALWAYS_OPEN,
             **desk_calendars(self.services.settings),
             **self.config.weekly_calendars(),
         }
@@ -158,6 +173,25 @@ class SchedulingRuntime:
 
     async def stop(self) -> None:
         await self.notifier.stop()
+
+    async def resources(self) -> list[Resource]:
+        """Every resource, those without a calendar (rows from before calendars
+        were required) given ``default_calendar`` when one is set."""
+        default = self.config.default_calendar
+        resources = await self.store.resources()
+        if default is None:
+            return resources
+        return [r if r.calendar else dataclasses.replace(r, calendar=default) for r in resources]
+
+    async def resource_zone(self, resource_ids: Sequence[str]) -> str | None:
+        """The time zone of the calendar of the first of these resources that has one."""
+        by_id = {r.id: r for r in await self.resources()}
+        for rid in resource_ids:
+            r = by_id.get(rid)
+            found = calendar_zone(self.calendars.get(r.calendar)) if r and r.calendar else None
+            if found:
+                return found
+        return None
 
     async def schedule_around(
         self,
@@ -170,7 +204,7 @@ class SchedulingRuntime:
         """A ``Schedule`` of every resource (or these) with the booked time from a
         day before ``start`` to a day after ``end`` (enough for buffers and for
         "least booked that day")."""
-        resources = await self.store.resources()
+        resources = await self.resources()
         if resource_ids is not None:
             wanted = set(resource_ids)
             resources = [r for r in resources if r.id in wanted]
@@ -192,6 +226,8 @@ class DeskCalendar:
     def __init__(self, calendar: Any) -> None:
         self._calendar = calendar
         self.name = str(getattr(calendar, "name", ""))
+        zone_info = getattr(calendar, "zone", None)
+        self.timezone: str | None = getattr(zone_info, "key", None)
 
     def open_intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         lo, hi = start.timestamp(), end.timestamp()
@@ -252,6 +288,28 @@ def _clock(value: str | None, field: str) -> time | None:
         ) from None
 
 
+def _require_calendars(resources: Iterable[Resource]) -> None:
+    """A resource without a calendar (created naming none, with no
+    ``default_calendar``) is refused, never taken to work 24x7."""
+    for r in resources:
+        if r.calendar is None:
+            raise BadRequest(
+                f"resource {r.name!r} ({r.id}) has no working calendar; set"
+                ' [scheduling] default_calendar ("24x7" for round the clock)',
+                code="no_calendar",
+            )
+
+
+def _never(service: Service, start: datetime) -> BadRequest:
+    return BadRequest(
+        f"no set of resources is ever at work together for {service.name!r} in the"
+        f" {EVER.days // 7} weeks from {_wire_time(start)}, even with nothing booked"
+        " (check the duration and buffers against their working hours, same_site,"
+        " earliest_start and latest_start)",
+        code="unsatisfiable",
+    )
+
+
 def _bad(exc: InvalidModel) -> BadRequest | NotFound:
     if exc.code in ("unknown_resource",):
         return NotFound(str(exc), code=exc.code)
@@ -271,23 +329,27 @@ async def _service(runtime: SchedulingRuntime, service_id: str) -> Service:
 async def create_resource(request: Request) -> Response:
     """Define a resource: a person, a piece of equipment or a facility.
 
-    A resource without a calendar works 24x7; ``closures`` are its own
-    closed times (leave, maintenance), which must not overlap.
+    A resource works by a calendar (by name; ``"24x7"`` for round the
+    clock): one that names none gets ``[scheduling] default_calendar``; with
+    none of either it is stored, but a search or booking that would use it is
+    refused (400 ``no_calendar``), never taken to work 24x7. ``closures`` are
+    its own closed times (leave, maintenance), which must not overlap.
     ---
     tags: [scheduling]
     body: ResourceCreate
     responses:
       201: {description: "the resource"}
-      400: {description: "invalid body, unknown calendar or user, overlapping closures"}
+      400: {description: "invalid body, unknown calendar, unknown user, overlapping closures"}
       403: {description: "not a supervisor or admin"}
     """
     await user_caller(request, *DEFINERS)
     body = await parse_body(request, ResourceCreate)
     runtime = _runtime(request)
-    if body.calendar is not None and body.calendar not in runtime.calendars:
-        known = ", ".join(sorted(runtime.calendars)) or "none configured"
+    calendar = body.calendar or runtime.config.default_calendar
+    known = ", ".join(sorted(runtime.calendars))
+    if calendar is not None and calendar not in runtime.calendars:
         raise BadRequest(
-            f"calendar: unknown calendar {body.calendar!r} (known: {known})",
+            f"calendar: unknown calendar {calendar!r} (known: {known})",
             code="unknown_calendar",
         )
     skills = dict(body.skills)
@@ -303,7 +365,7 @@ async def create_resource(request: Request) -> Response:
             name=body.name,
             kind=body.kind,
             skills=skills,
-            calendar=body.calendar,
+            calendar=calendar,
             site=body.site,
             user=body.user,
             closures=tuple((c.start.astimezone(UTC), c.end.astimezone(UTC)) for c in body.closures),
@@ -347,7 +409,9 @@ async def create_service(request: Request) -> Response:
     """Define a service: its duration, the resources it requires, buffers and constraints.
 
     A service that no resource can ever satisfy is refused (400
-    ``unsatisfiable``) rather than later answering every search with nothing.
+    ``unsatisfiable``) rather than later answering every search with nothing:
+    no resource of a required kind and skill, too few distinct ones, or no set
+    of them at work together for it in the next 8 weeks even with nothing booked.
     ---
     tags: [scheduling]
     body: ServiceCreate
@@ -382,7 +446,7 @@ async def create_service(request: Request) -> Response:
         )
     except InvalidModel as exc:
         raise _bad(exc) from None
-    resources = await runtime.store.resources()
+    resources = await runtime.resources()
     known = {r.id for r in resources}
     if service.preferred_resource is not None and service.preferred_resource not in known:
         raise NotFound(
@@ -390,9 +454,17 @@ async def create_service(request: Request) -> Response:
             code="unknown_resource",
         )
     try:
-        Schedule(resources, runtime.calendars).check_satisfiable(service)
+        schedule = Schedule(resources, runtime.calendars)
+        candidates = schedule.check_satisfiable(service)
+        _require_calendars(r for group in candidates for r in group)
+        now = _now()
+        possible = await asyncio.to_thread(
+            schedule.first_possible, service, now, EVER, runtime.config.step
+        )
     except InvalidModel as exc:
         raise _bad(exc) from None
+    if possible is None:
+        raise _never(service, now)
     await runtime.store.create_service(service, _now())
     return JSONResponse(service_to_wire(service), status_code=201)
 
@@ -438,7 +510,7 @@ async def search_slots(request: Request) -> Response:
     body: SearchBody
     responses:
       200: {description: "{slots: [{start, end, resources}]}"}
-      400: {description: "invalid body, inverted or past window, unsatisfiable service"}
+      400: {description: "invalid body, past window, unsatisfiable service, no calendar"}
       404: {description: "unknown service or customer"}
     """
     await user_caller(request)
@@ -476,6 +548,11 @@ async def search_slots(request: Request) -> Response:
         previous = await runtime.store.previous_resources(body.customer_id)
     schedule, _ = await runtime.schedule_around(start, until)
     try:
+        candidates = schedule.check_satisfiable(service)
+    except InvalidModel as exc:
+        raise _bad(exc) from None
+    _require_calendars(r for group in candidates for r in group)
+    try:
         search = SearchRequest(
             service,
             start,
@@ -486,6 +563,13 @@ async def search_slots(request: Request) -> Response:
             prefer=tuple(body.prefer) if body.prefer is not None else PREFERENCES,
         )
         slots = await asyncio.to_thread(schedule.search, search)
+        # Nothing at all: told apart from "all booked" by asking again with
+        # nothing booked, so a service that can never happen is an error.
+        if not slots and (
+            await asyncio.to_thread(schedule.first_possible, service, start, EVER, config.step)
+            is None
+        ):
+            raise _never(service, start)
     except InvalidModel as exc:
         raise _bad(exc) from None
     return JSONResponse(
@@ -511,10 +595,11 @@ async def _check_time(
 ) -> tuple[str, ...]:
     """Resource order for the booking, after checking working time, closures
     and booked time (the store checks booked time again, atomically)."""
-    known = {r.id for r in await runtime.store.resources()}
+    known = {r.id: r for r in await runtime.resources()}
     for rid in resource_ids:
         if rid not in known:
             raise NotFound(f"no resource {rid!r}", code="unknown_resource")
+    _require_calendars(known[rid] for rid in resource_ids)
     schedule, _ = await runtime.schedule_around(
         start,
         start + service.duration,
@@ -539,7 +624,7 @@ async def create_appointment(request: Request) -> Response:
     body: AppointmentCreate
     responses:
       201: {description: "the appointment"}
-      400: {description: "invalid body, a start in the past, resources that do not fit"}
+      400: {description: "invalid body, a past start, resources that do not fit"}
       404: {description: "unknown service, resource or customer"}
       409: {description: "a resource is taken, closed or off work then"}
     """

@@ -3,8 +3,11 @@
 The I/O shell for ``scheduling.messages``. After a booking, a move or a
 cancellation, and when a reminder falls due (``reminder_at``, claimed by one
 node; see ``SchedulingStore.claim_due_reminders``), the customer gets a text
-with the time in their time zone (the appointment's ``timezone``, else the
-server's):
+with the time in their time zone: the one the booking names (``timezone``),
+else the one stored on the customer (``PATCH /api/v1/customers/{id}``), else
+their browser's (a web chat's ``context.timezone``), else their phone
+number's (when its country and area show one time), else the zone of the
+first resource's calendar, else the server's (``scheduling.messages.pick_zone``):
 
 - into the appointment's conversation (or the customer's latest) while it
   is open, as a message from ``sender_name``: web chat shows it live, and the
@@ -24,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +38,7 @@ from conversations.ids import new_id
 from gateway.services import Services
 from scheduling.config import SchedulingConfig
 from scheduling.errors import IllegalTransition
-from scheduling.messages import is_cancel_reply, text_for
+from scheduling.messages import is_cancel_reply, phone_zone, pick_zone, text_for
 from scheduling.store import Appointment, SchedulingStore
 
 log = logging.getLogger(__name__)
@@ -56,11 +59,14 @@ class Notifier:
         store: SchedulingStore,
         config: SchedulingConfig,
         channels: Any,
+        resource_zone: Callable[[Sequence[str]], Awaitable[str | None]] | None = None,
     ) -> None:
         self.services = services
         self.store = store
         self.config = config
         self.channels = channels
+        self.resource_zone = resource_zone
+        """The zone of the calendar of the first of these resources that has one."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
 
@@ -124,7 +130,7 @@ class Notifier:
             return {"sent": False, "reason": "no conversation with the customer"}
         service = await self.store.service(appointment.service_id)
         name = service.name if service is not None else "appointment"
-        tz = appointment.timezone or self.services.settings.timezone
+        source, tz = await self.customer_zone(appointment, conversation)
         keyword = self.config.cancel_keyword if kind != "cancelled" else None
         channel = conversation.channel
         text = text_for(
@@ -152,8 +158,31 @@ class Notifier:
                 "channel": channel,
                 "conversation_id": conversation.id,
                 "message_id": result.message.id,
+                "timezone": tz,
+                "timezone_from": source,
             }
-        return await self._send_direct(appointment, conversation, text)
+        sent = await self._send_direct(appointment, conversation, text)
+        return {**sent, "timezone": tz, "timezone_from": source}
+
+    async def customer_zone(
+        self, appointment: Appointment, conversation: Conversation | None
+    ) -> tuple[str, str]:
+        """``(source, zone)`` for the times the customer reads, best first."""
+        candidates: list[tuple[str, str | None]] = [("appointment", appointment.timezone)]
+        customer_id = appointment.customer_id or (
+            conversation.customer.id if conversation is not None else None
+        )
+        if customer_id is not None:
+            candidates.append(("customer", await self.store.customer_timezone(customer_id)))
+        if conversation is not None and conversation.channel == "webchat":
+            browser = conversation.context.get("timezone")
+            candidates.append(("browser", browser if isinstance(browser, str) else None))
+        if conversation is not None:
+            candidates.append(("phone", phone_zone(conversation.customer.phone, appointment.start)))
+        if self.resource_zone is not None:
+            candidates.append(("calendar", await self.resource_zone(appointment.resources)))
+        candidates.append(("server", self.services.settings.timezone))
+        return pick_zone(candidates)
 
     async def _send_direct(
         self, appointment: Appointment, conversation: Conversation, text: str

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import router as r
+from audit import AuditStore
 from conversations import (
     AppendRequest,
     AppendResult,
@@ -30,6 +31,7 @@ from gateway.auth import Principal, TokenIssuer, password_stamp
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
+from gateway.ratelimit import LoginThrottle
 from gateway.settings import Settings
 from sentiment import AlertAction
 from sentiment.alerts import ActionKind
@@ -60,8 +62,22 @@ class Services:
     """Called with the conversation after every status change this node
     announces (SLA clocks, surveys, bots); must not block."""
 
+    audit: AuditStore = field(init=False)
+    """The audit log (see gateway/audit_api.py)."""
+    logins: LoginThrottle = field(init=False)
+    """Failed sign-ins per address and account (``[security] login_*``)."""
+
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store, self._announce_messages)
+        self.audit = AuditStore(self.store.engines)
+        limits = self.settings.security
+        self.logins = LoginThrottle(
+            address_burst=limits.login_address_failures,
+            address_window=limits.login_address_window,
+            free_failures=limits.login_free_failures,
+            backoff=limits.login_backoff,
+            backoff_max=limits.login_backoff_max,
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -94,6 +110,8 @@ class Services:
                 await asyncio.wait_for(self.hub.ping(), 2.0)
             except Exception:
                 down.append("redis")
+        if self.routing is not None and self.routing.partitioned and not down:
+            down.append("cluster")  # dropped by the router: the load balancer takes it out
         return down
 
     # -- who is calling ---------------------------------------------------
@@ -194,12 +212,24 @@ class Services:
     # -- lifecycle operations ----------------------------------------------
 
     async def assign(
-        self, conversation_id: str, agent_id: str, *, actor: str, via_router: bool = False
+        self,
+        conversation_id: str,
+        agent_id: str,
+        *,
+        actor: str,
+        via_router: bool = False,
+        fence: int | None = None,
     ) -> Conversation:
-        """Give a conversation to an agent (accepted offer, or taken by hand)."""
+        """Give a conversation to an agent (accepted offer, or taken by hand).
+        ``fence``: the cluster router's token, checked by the store
+        (``StaleFence`` when another router took over)."""
         try:
             conversation = await self.store.change_status(
-                conversation_id, ConversationStatus.ASSIGNED, actor=actor, agent_id=agent_id
+                conversation_id,
+                ConversationStatus.ASSIGNED,
+                actor=actor,
+                agent_id=agent_id,
+                fence=fence,
             )
         except ConversationNotFound:
             raise NotFound("no such conversation") from None

@@ -34,6 +34,8 @@ from pydantic_settings import (
 from bots.config import BotConfig, check_bots
 from cases.config import CasesConfig, RecordRule
 from channels.config import ChannelsConfig
+from durations import Seconds
+from egress import Policy, parse_network
 from gateway.errors import ConfigError
 from guidance.config import CannedConfig, MacroConfig, ScriptConfig, check_references
 from intents.config import SkillFinderConfig
@@ -69,6 +71,43 @@ class Limits(Section):
     memory per connection; turn it on for slow links."""
     send_queue: int = Field(1000, ge=10)
     """Frames buffered for a slow client before it is disconnected (1013)."""
+
+
+class Security(Section):
+    """``[security]``: the egress guard and the sign-in limits (docs/security.md)."""
+
+    fetch_allow: list[str] = Field(default_factory=list)
+    """Networks outgoing requests may reach although not public, e.g.
+    ``["10.0.0.0/8"]`` for bots in the cluster or ``["127.0.0.1/32"]`` for
+    test stand-ins; plain http is allowed to them too."""
+    fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest answer read from any outgoing request."""
+    fetch_timeout: Seconds = 30.0
+    """Longest any outgoing request may take, connect to last byte."""
+    login_address_failures: int = Field(20, ge=1)
+    """Failed sign-ins one client address may make in a row; then one more
+    per ``login_address_window / login_address_failures``."""
+    login_address_window: Seconds = 900.0
+    login_free_failures: int = Field(5, ge=1)
+    """Failed sign-ins of one username before each next try must wait."""
+    login_backoff: Seconds = 1.0
+    """The first wait; it doubles with every further failure."""
+    login_backoff_max: Seconds = 900.0
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_network(entry)  # raises ValueError naming the bad entry
+        return value
+
+    def egress(self) -> Policy:
+        """The egress guard's policy for this config."""
+        return Policy(
+            allow=tuple(parse_network(n) for n in self.fetch_allow),
+            max_bytes=self.fetch_max_bytes,
+            timeout=self.fetch_timeout,
+        )
 
 
 class UserSeed(Section):
@@ -108,6 +147,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///switchboard.sqlite3"
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     redis_url: str | None = None
+    router_lease_ttl_s: float = Field(5.0, gt=0.2, le=600)
+    """With Redis: the router lease's TTL; another node takes over this long
+    after the routing node stops renewing (see docs/operations.md)."""
     secret_key: str | None = Field(None, min_length=32)
     """Signs access tokens; generated and kept in the database when unset."""
     token_ttl_s: int = Field(8 * 3600, ge=60)
@@ -153,6 +195,8 @@ class Settings(BaseSettings):
     """``[[bots]]``: bots that take conversations first (docs/bots.md)."""
     surveys: SurveysConfig = Field(default_factory=SurveysConfig)
     """``[surveys]``: CSAT/NPS asked when a conversation closes (docs/service.md)."""
+    security: Security = Field(default_factory=Security)  # type: ignore[arg-type]
+    """``[security]``: what outgoing requests may reach, sign-in limits (docs/security.md)."""
     timezone: str = "UTC"
     """Business time zone: intake rules' ``time.*`` and SLA clocks use it."""
 
@@ -184,6 +228,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _proactive_rules_fit(self) -> Settings:
         check_rules(self.proactive, self.routing.queues, [c.name for c in self.calendars])
+        return self
+
+    @model_validator(mode="after")
+    def _scheduling_calendars_exist(self) -> Settings:
+        self.scheduling.check_names([c.name for c in self.calendars])
         return self
 
     @model_validator(mode="after")
@@ -334,4 +383,4 @@ def load_settings(
     return settings
 
 
-__all__ = ["Limits", "Settings", "UserSeed", "check_file", "load_settings"]
+__all__ = ["Limits", "Security", "Settings", "UserSeed", "check_file", "load_settings"]

@@ -15,7 +15,9 @@ timer only, once.
 
 The message path pays a dict lookup per message: instances start and
 complete in tasks of their own, and the timer runs beside them. The cases
-runtime calls ``case_changed(case_wire)`` and ``for_subject("case", id)``.
+runtime calls ``case_changed(case_wire)`` (with ``event="reactivated"`` when a
+resolved or cancelled case comes back: its KPIs start again as a new
+generation) and ``for_subject("case", id)``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from sqlalchemy import select
+
 import router as r
 from channels.outbound import OutboundMessage
 from conversations import AppendResult, Conversation, ConversationStatus
+from conversations import schema as t
 from conversations.errors import ConversationNotFound
 from conversations.ids import new_id
+from gateway.auth import Principal
 from gateway.frames import dumps
 from gateway.hub import SUPERVISORS, Event, user_topic
 from gateway.services import Services
@@ -53,6 +59,8 @@ REMEMBERED = 100_000
 Subject = tuple[str, str]
 _ASK = "\0ask"
 """An owner not known yet: ``_announce`` looks it up."""
+SLA_ACTOR = Principal("user", "sla", "supervisor", "SLA")
+"""Who a ``reassign`` action transfers a conversation as."""
 
 
 def conversation_attributes(c: Conversation) -> dict[str, Any]:
@@ -130,6 +138,7 @@ class SlaRuntime:
 
     async def start(self) -> None:
         self.board.put_all(await self.store.open_instances())
+        await self._learn_case_conversations()
         self.services.commit_listeners.append(self._on_commit)
         self.services.status_listeners.append(self._on_status)
         self._timer = asyncio.create_task(self._run_timer(), name="sla-timer")
@@ -152,6 +161,25 @@ class SlaRuntime:
         """Wait until the work the listeners started is done (tests, benches)."""
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+    async def _learn_case_conversations(self) -> None:
+        """Which conversations answer a case still waiting for its first
+        response (the message path looks them up in ``_case_of``): after a
+        restart no ``case_changed`` has told us yet."""
+        waiting = sorted(
+            {
+                i.subject_id
+                for i in self.board
+                if i.subject_kind == "case" and i.kpi == "first_response"
+            }
+        )
+        c = t.conversations.c
+        for n in range(0, len(waiting), 500):
+            rows = await self.services.store.engines.read.all(
+                select(c.id, c.case_id).where(c.case_id.in_(waiting[n : n + 500]))
+            )
+            for row in rows:
+                self._case_of[row.id] = row.case_id
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -238,7 +266,12 @@ class SlaRuntime:
             self._starting.discard(cid)
 
     async def _start_all(
-        self, subject: Subject, chosen: Sequence[Any], at: float, owner: str | None = _ASK
+        self,
+        subject: Subject,
+        chosen: Sequence[Any],
+        at: float,
+        owner: str | None = _ASK,
+        generation: int = 0,
     ) -> list[KpiInstance]:
         started, clash = [], False
         for applicable in chosen:
@@ -252,6 +285,7 @@ class SlaRuntime:
                 fail_after=applicable.kpi.fail_after.total_seconds(),
                 hours=applicable.hours,
                 now=at,
+                generation=generation,
             )
             if await self.store.add(instance, self._now()):
                 self.board.put(instance)
@@ -293,11 +327,13 @@ class SlaRuntime:
 
     # -- what the cases say ----------------------------------------------------------
 
-    async def case_changed(self, case: dict[str, Any]) -> None:
+    async def case_changed(self, case: dict[str, Any], *, event: str | None = None) -> None:
         """A case was created or changed (the case wire object). Starts the
         case policies' KPIs on a new active case, pauses on a ``pause_on``
         status reason, resumes off it, completes on resolve (custom KPIs
-        whose ``succeed_when`` holds, at any time), cancels on cancel."""
+        whose ``succeed_when`` holds, at any time), cancels on cancel.
+        ``event="reactivated"`` (a resolved or cancelled case is active
+        again) starts the KPIs that apply again (``_restart``)."""
         case_id = str(case["id"])
         owner = case.get("owner")
         if isinstance(owner, dict):
@@ -313,7 +349,10 @@ class SlaRuntime:
         now = self._now()
         subject: Subject = ("case", case_id)
         async with self._lock(subject):
-            if not self.board.has_subject(*subject):
+            if event == "reactivated" and status == "active":
+                if self.policies.applies_to("case"):
+                    await self._restart(subject, attributes, now)
+            elif not self.board.has_subject(*subject):
                 existing = await self.store.of_subject(*subject)
                 if not existing:
                     if status != "active" or not self.policies.applies_to("case"):
@@ -326,6 +365,36 @@ class SlaRuntime:
                 event = self._case_event(instance, status, reason, attributes)
                 if event is not None:
                     await self._move(instance.id, event, now)
+
+    async def _restart(self, subject: Subject, attributes: dict[str, Any], at: float) -> None:
+        """A reactivated case: the KPIs whose policies apply to it now start
+        again, as the next generation, as Dynamics 365 restarts a reactivated
+        case's applicable KPIs. Not restarted: a KPI with an instance still
+        open; ``first_response`` once the case had one (a person answered,
+        or the case was resolved, which answers it; a case cancelled before
+        anyone answered gets a new one); a custom KPI whose ``succeed_when``
+        already holds. The finished instances stay as they were."""
+        existing = await self.store.of_subject(*subject)
+        self.board.put_all(existing)
+        still_open = {i.kpi for i in existing if i.status in clock.OPEN}
+        answered = any(
+            i.kpi == "first_response"
+            and i.completed_at is not None
+            and i.status is not KpiStatus.CANCELLED
+            for i in existing
+        )
+        generation = max((i.generation for i in existing), default=-1) + 1
+        chosen = [
+            applicable
+            for applicable in self.policies.select("case", attributes)
+            if applicable.kpi.kpi not in still_open
+            and not (applicable.kpi.kpi == "first_response" and answered)
+            and not (
+                applicable.kpi.custom
+                and self.policies.met(applicable.policy.name, applicable.kpi.kpi, attributes)
+            )
+        ]
+        await self._start_all(subject, chosen, at, generation=generation)
 
     def _case_event(
         self, instance: KpiInstance, status: Any, reason: Any, attributes: dict[str, Any]
@@ -425,14 +494,32 @@ class SlaRuntime:
                     self.board.put_all(await self.store.open_instances())
             due = self.board.next_due_at()
             delay = MAX_SLEEP if due is None else min(max(due - self._now(), 0.0), MAX_SLEEP)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a
+            # cancel that lands as the wake-up completes, and stop() would
+            # wait for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     # -- announcements and actions ------------------------------------------------------
 
     async def _owner(self, instance: KpiInstance) -> str | None:
         if instance.subject_kind == "case":
-            return self._case_owner.get(instance.subject_id)
+            case_id = instance.subject_id
+            if case_id in self._case_owner:
+                return self._case_owner[case_id]
+            # Not told since the start (a restart): ask the cases.
+            cases = self.services.cases
+            try:
+                found = None if cases is None else await cases.get(case_id)
+            except Exception:
+                log.debug("no owner for case %s", case_id, exc_info=True)
+                return None
+            owner = getattr(found, "owner_id", None)
+            if isinstance(owner, str):
+                self._case_owner[case_id] = owner
+                return owner
+            return None
         try:
             conversation = await self.services.store.get_conversation(instance.subject_id)
         except ConversationNotFound:
@@ -478,6 +565,44 @@ class SlaRuntime:
             await self._reroute(instance, by=int(argument or 1))
         elif name == "queue":
             await self._reroute(instance, queue=argument)
+        elif name == "reassign":
+            await self.reassign(instance.subject_id, argument or None, instance)
+
+    async def reassign(
+        self, cid: str, queue: str | None, instance: KpiInstance | None = None
+    ) -> None:
+        """Take a conversation from the person who holds it and put it back in
+        line (in ``queue``, else its own), as a transfer by the SLA: its
+        agent is not offered it again soon. A waiting one moves to ``queue``
+        (if given); a closed one, or one a bot holds, stays."""
+        services = self.services
+        conversation = await services.store.get_conversation(cid)
+        if conversation.status in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+            if queue is not None and queue != conversation.queue:
+                await self._move_waiting(conversation, queue, instance)
+            return
+        holder = conversation.assigned_agent_id
+        if conversation.status != ConversationStatus.ASSIGNED or holder is None:
+            return
+        user = await services.store.user_by_id(holder)
+        if user is None or user.role not in AGENT_ROLES:
+            return  # a bot's: its hand-off decides
+        note = (
+            "SLA" if instance is None else f"SLA {instance.sla}: {instance.kpi} {instance.status}"
+        )
+        await services.transfer(cid, SLA_ACTOR, queue or conversation.queue, note)
+
+    async def _move_waiting(
+        self, conversation: Conversation, queue: str, instance: KpiInstance | None
+    ) -> None:
+        services = self.services
+        reason = "SLA" if instance is None else f"SLA {instance.sla}: {instance.kpi}"
+        changed = await services.store.set_routing(
+            conversation.id, queue=queue, actor="sla", reason=reason
+        )
+        if services.routing is not None:
+            services.routing.submit(r.PriorityChanged(conversation.id, changed.priority, queue))
+        services.announce_status(changed)
 
     async def _reroute(
         self, instance: KpiInstance, *, by: int = 0, queue: str | None = None

@@ -1,4 +1,5 @@
-"""The widget's API beyond sessions: its config (the pre-chat survey),
+"""The widget's API beyond sessions: its config (the pre-chat survey of
+each widget),
 proactive invitations, and the report of invitations for supervisors.
 
 The rules and counts are pure (``proactive/``); this shell answers the
@@ -54,8 +55,7 @@ class Proactive:
         routing = self._services.routing
         if routing is None:
             return False
-        router = routing.router
-        return bool(router.has_ready_agent(queue or router.config.default_queue))
+        return bool(routing.has_ready_agent(queue))
 
     def open(self, calendar: str | None) -> bool:
         if calendar is None:
@@ -72,17 +72,29 @@ def _proactive(request: Request) -> Proactive:
 
 
 async def widget_config(request: Request) -> Response:
-    """What the chat widget needs before a chat: the pre-chat survey's
+    """What the chat widget needs before a chat: its pre-chat survey's
     fields, and whether to ask about proactive invitations.
     ---
     tags: [webchat]
+    parameters:
+      - name: widget
+        in: query
+        schema: {type: string}
+        description: "the widget's id ([[webchat.widgets]]); default: the default widget"
     responses:
-      200: {description: "prechat fields and proactive switch"}
+      200: {description: "widget id, prechat fields and proactive switch"}
+      404: {description: "no widget with this id"}
     """
     settings = services_of(request).settings
+    asked = request.query_params.get("widget")
+    widget = settings.webchat.widget(asked or None)
+    if widget is None:
+        known = ", ".join(settings.webchat.widget_ids())
+        raise NotFound(f"unknown widget {asked!r}; widgets: {known}", code="unknown_widget")
     return JSONResponse(
         {
-            "prechat": {"fields": [f.to_wire() for f in settings.webchat.prechat]},
+            "widget": widget.id,
+            "prechat": {"fields": [f.to_wire() for f in widget.prechat]},
             "proactive": {"enabled": bool(settings.proactive)},
         }
     )

@@ -17,7 +17,13 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from gateway.auth import Principal
-from gateway.connection import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+)
 from gateway.errors import GatewayError
 from gateway.frames import FrameError, Hello, parse_hello
 from gateway.origins import origin_allowed
@@ -64,6 +70,10 @@ class Session:
         settings = self.services.settings
         if not origin_allowed(ws.headers, settings.allowed_origins, settings.public_url):
             await ws.close(CLOSE_FORBIDDEN, "origin not allowed")
+            return
+        routing = self.services.routing
+        if routing is not None and routing.partitioned:  # its clients go elsewhere
+            await ws.close(CLOSE_TRY_AGAIN, "this node is cut off from the cluster")
             return
         self.conn.start()
         self.services.connections.add(self.conn)

@@ -5,6 +5,10 @@
     $ echo "my card has not arrived" | switchboard skills classify skill_finder.npz
     {"intent": "card_arrival", "confidence": 0.9995}
 
+With ``--encoder DIR`` (a local transformers model directory) both train and
+classify over that model's embeddings: ``[skill_finder] backend =
+"transformers"``.
+
 `main` takes the arguments after ``skills`` and its streams as parameters,
 so it can be called (and tested) without a subprocess. Exit status: 0 on
 success, 1 when the examples or the model cannot be used, 2 for bad usage.
@@ -19,6 +23,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from intents.embedded import EmbeddingIntentModel
+from intents.encoder import Encoder
 from intents.errors import SkillFinderError
 from intents.model import IntentModel
 
@@ -41,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         "classify", help="classify each line of standard input with a model; one JSON line each"
     )
     classify.add_argument("model", help="model file from `switchboard skills train`")
+    for command in (train, classify):
+        command.add_argument(
+            "--encoder",
+            metavar="DIR",
+            help="a local transformers model directory: classify its embeddings"
+            " (backend 'transformers'); never downloads",
+        )
     return parser
 
 
@@ -55,14 +68,19 @@ def main(
         return int(exc.code or 0)
     try:
         if args.command == "train":
-            from intents.training import TrainingOptions, read_examples, train
+            from intents.training import TrainingOptions, read_examples, train, train_on_encoder
 
             if args.c <= 0:
                 print("error: --c must be positive", file=sys.stderr)
                 return 2
             started = time.perf_counter()
             texts, labels = read_examples(args.examples)
-            model = train(texts, labels, TrainingOptions(c=args.c))
+            model: IntentModel | EmbeddingIntentModel
+            options = TrainingOptions(c=args.c)
+            if args.encoder is not None:
+                model = train_on_encoder(texts, labels, Encoder(args.encoder), options)
+            else:
+                model = train(texts, labels, options)
             model.save(args.out)
             took = time.perf_counter() - started
             print(
@@ -71,7 +89,10 @@ def main(
                 file=stdout,
             )
             return 0
-        model = IntentModel.load(args.model)
+        if args.encoder is not None:
+            model = EmbeddingIntentModel.load(args.model, Encoder(args.encoder))
+        else:
+            model = IntentModel.load(args.model)
         for line in stdin:
             text = line.rstrip("\r\n")
             if not text.strip():

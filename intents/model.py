@@ -35,6 +35,8 @@ from intents.errors import ModelFileError
 from intents.features import char_grams, word_grams, words
 
 FORMAT = "switchboard-skill-finder/1"
+EMBEDDINGS_FORMAT = "switchboard-skill-finder-embeddings/1"
+"""The format of ``intents.embedded`` models (over a transformers encoder)."""
 Analyzer = Callable[[str], list[str]]
 ANALYZERS: Mapping[str, Analyzer] = {"word": word_grams, "char": char_grams}
 
@@ -161,6 +163,11 @@ class IntentModel:
                 meta = json.loads(str(data["meta"]))
                 if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                     found = meta.get("format") if isinstance(meta, dict) else None
+                    if found == EMBEDDINGS_FORMAT:
+                        raise ModelFileError(
+                            f"{path}: trained over a transformers encoder; set [skill_finder]"
+                            " backend = 'transformers' and encoder = <the model directory>"
+                        )
                     raise ModelFileError(
                         f"{path}: not a skill finder model (format {found!r}, expected {FORMAT!r})"
                     )

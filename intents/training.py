@@ -1,5 +1,9 @@
 """Train an ``IntentModel`` from labelled examples with scikit-learn.
 
+``train_on_encoder`` fits the same classifier, calibrated the same way, on
+the embeddings a local transformers model makes of the examples instead
+(``[skill_finder] backend = "transformers"``).
+
 Examples are a CSV file with a header and the columns ``text`` and
 ``label`` (``category`` is accepted for ``label``, as BANKING77 names it).
 The classifier is a linear SVM (``LinearSVC``) over word 1-2-grams and
@@ -17,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +33,10 @@ from sklearn.svm import LinearSVC
 
 from intents.errors import ExamplesError
 from intents.model import ANALYZERS, Block, IntentModel, softmax_nll
+
+if TYPE_CHECKING:
+    from intents.embedded import EmbeddingIntentModel
+    from intents.encoder import Encoder
 
 LABEL_COLUMNS = ("label", "category", "intent")
 MAX_TEXT = 10_000
@@ -130,24 +139,9 @@ def train(
     vectorizers = _vectorizers(options)
     matrix = sp.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
     target = np.asarray(labels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        svm = _svm(options).fit(matrix, target)
-        classes = [str(c) for c in svm.classes_]
-        scale = 1.0
-        held = round(len(labels) * options.calibration_share)
-        if held >= len(classes) and min(Counter(labels).values()) >= 2:
-            split = StratifiedShuffleSplit(1, test_size=held, random_state=options.seed)
-            fit_at, held_at = next(split.split(matrix, target))
-            scores = _svm(options).fit(matrix[fit_at], target[fit_at])
-            held_out = scores.decision_function(matrix[held_at])
-            truth = np.searchsorted(np.asarray(classes), target[held_at])
-            scale = _fit_scale(_two_columns(held_out), truth)
-    coef = svm.coef_.T.astype(np.float32)
-    intercept = np.atleast_1d(svm.intercept_).astype(np.float32)
-    if len(classes) == 2:
-        coef = np.column_stack([-coef[:, 0] / 2, coef[:, 0] / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2], np.float32)
+    svm, scale = _fit_linear(matrix, target, len(set(labels)), options)
+    classes = [str(c) for c in svm.classes_]
+    coef, intercept = _columns(svm)
     blocks: list[Block] = []
     offset = 0
     for name, vectorizer in zip(("word", "char"), vectorizers, strict=True):
@@ -156,3 +150,72 @@ def train(
         offset += len(vocabulary)
     meta = {"examples": len(texts), "intents": len(classes), "c": options.c}
     return IntentModel(classes, blocks, coef, intercept, scale, meta)
+
+
+def _fit_linear(
+    matrix: Any, target: np.ndarray, classes_count: int, options: TrainingOptions
+) -> tuple[LinearSVC, float]:
+    """The SVM on every example and the softmax scale fitted on held-out ones."""
+    labels = [str(t) for t in target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm = _svm(options).fit(matrix, target)
+        scale = 1.0
+        held = round(len(labels) * options.calibration_share)
+        if held >= classes_count and min(Counter(labels).values()) >= 2:
+            split = StratifiedShuffleSplit(1, test_size=held, random_state=options.seed)
+            fit_at, held_at = next(split.split(matrix, target))
+            scores = _svm(options).fit(matrix[fit_at], target[fit_at])
+            held_out = scores.decision_function(matrix[held_at])
+            truth = np.searchsorted(np.asarray([str(c) for c in svm.classes_]), target[held_at])
+            scale = _fit_scale(_two_columns(held_out), truth)
+    return svm, scale
+
+
+def _columns(svm: LinearSVC) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (features x classes) and intercepts; a binary SVM's one
+    score becomes two symmetric columns."""
+    coef = svm.coef_.T.astype(np.float32)
+    intercept = np.atleast_1d(svm.intercept_).astype(np.float32)
+    if len(svm.classes_) == 2:
+        coef = np.column_stack([-coef[:, 0] / 2, coef[:, 0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2], np.float32)
+    return coef, intercept
+
+
+def train_on_encoder(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    encoder: Encoder,
+    options: TrainingOptions | None = None,
+) -> EmbeddingIntentModel:
+    """Fit a linear classifier on the encoder's embeddings of the examples
+    (and its confidence on held-out examples)."""
+    from intents.embedded import EmbeddingIntentModel
+    from intents.encoder import PROBE
+
+    options = options or TrainingOptions()
+    check_examples(texts, labels)
+    embedded = encoder.embed(list(texts)).astype(np.float64)
+    # Mean-pooled hidden states share a large common direction (they are
+    # anisotropic); standardizing each dimension lets a linear model see
+    # what differs between messages. Folded into the weights afterwards, so
+    # classifying is one product with the raw embedding.
+    mean = embedded.mean(axis=0)
+    spread = embedded.std(axis=0) + 1e-6
+    target = np.asarray(labels)
+    classes = sorted(set(labels))
+    svm, scale = _fit_linear((embedded - mean) / spread, target, len(classes), options)
+    standard_coef, standard_intercept = _columns(svm)
+    coef = (standard_coef / spread[:, None]).astype(np.float32)
+    intercept = (standard_intercept - (mean / spread) @ standard_coef).astype(np.float32)
+    meta = {
+        "examples": len(texts),
+        "intents": len(classes),
+        "c": options.c,
+        "encoder": encoder.model_dir.name,
+    }
+    probe = encoder.embed([PROBE])[0]
+    return EmbeddingIntentModel(
+        encoder, [str(c) for c in svm.classes_], coef, intercept, scale, probe, meta
+    )

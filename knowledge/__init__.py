@@ -3,8 +3,10 @@ an agent works, and topic insights.
 
 Pure cores: ``lifecycle`` (the transition table), ``articles`` (edits, moves,
 versions, diffs), ``render`` (safe Markdown), ``text`` (queries, snippets),
-``topics`` and ``similar`` (scikit-learn, no hosted model). I/O: ``store``
-(tables in ``tables``) and the gateway's ``knowledge_api``.
+``suggest`` (suggested articles: ``porter``, ``bm25``, ``chargrams``),
+``similar`` (similar conversations) and ``topics`` (scikit-learn); no
+hosted model. I/O: ``store`` (tables in ``tables``) and the gateway's
+``knowledge_api``.
 """
 
 from knowledge.articles import Article, Edit, Version, diff, edit, move

@@ -23,6 +23,11 @@ class KnowledgeConfig(BaseModel):
     """How many of the most recently closed conversations are compared."""
     topics_period: Duration = timedelta(days=7)
     """The insights period when ``since`` is not given."""
+    widget_per_second: float = Field(2.0, gt=0, le=1000)
+    """Requests each client address may make per second, sustained, to the
+    chat widget's article suggestions and deflection counts; then 429."""
+    widget_burst: int = Field(30, ge=1, le=10_000)
+    """Requests each client address may make at once before that limit."""
     topics_every: Duration | None = None
     """Run the topic clustering of the last ``topics_period`` this often in
     the background and store it (``GET /api/v1/insights/topics/latest``);

@@ -16,7 +16,7 @@ they are not comparable between the two databases.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -42,11 +42,13 @@ from conversations.ids import new_id
 from conversations.times import as_utc
 from knowledge import tables as t
 from knowledge.articles import Article, Version
-from knowledge.bm25 import Entry
 from knowledge.errors import ArticleNotFound
 from knowledge.lifecycle import Status
 from knowledge.render import to_text
+from knowledge.suggest import Entry
 from knowledge.text import fts5_match, websearch
+from surveys.rules import SurveyStatus
+from surveys.tables import surveys
 
 Scope = Literal["staff", "public"]
 _fts = table("article_fts", column("rowid"))
@@ -146,6 +148,20 @@ class FirstMessage:
     """From opening to closing; None while open."""
     sentiment: float | None
     """The conversation's rolling customer sentiment, when scored."""
+    csat: int | None = None
+    """The customer's CSAT answer (1-5), when a survey was answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A closed conversation as similar-conversation search keeps it."""
+
+    conversation_id: str
+    agent_id: str | None
+    subject: str | None
+    case_id: str | None
+    text: str
+    """What the customer wrote, message by message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +433,7 @@ class KnowledgeStore:
         (scheduled ones too; the index filters by date when asked)."""
         a, v = t.articles.c, t.article_versions.c
         rows = await self._engines.read.all(
-            select(a.id, a.publish_at, a.expires_at, v.title, v.keywords_text, v.plain)
+            select(a.id, a.publish_at, a.expires_at, a.language, v.title, v.keywords_text, v.plain)
             .select_from(
                 t.articles.join(
                     t.article_versions,
@@ -434,9 +450,19 @@ class KnowledgeStore:
                 body=r.plain,
                 publish_at=_aware(r.publish_at),
                 expires_at=_aware(r.expires_at),
+                language=r.language,
             )
             for r in rows
         ]
+
+    async def live_ids(self, ids: Sequence[str], now: datetime) -> set[str]:
+        """Those of ``ids`` the public sees at ``now`` (an index in memory may
+        lag a change made on another node by a few seconds; this does not)."""
+        if not ids:
+            return set()
+        a = t.articles.c
+        rows = await self._engines.read.all(select(a.id).where(a.id.in_(list(ids)), live(now)))
+        return {r.id for r in rows}
 
     async def articles_marker(self) -> tuple[int, datetime | None]:
         """How many articles there are and the latest change to one: the
@@ -491,6 +517,46 @@ class KnowledgeStore:
             for r in rows
         ]
 
+    # -- deflection -------------------------------------------------------------
+
+    async def record_deflection(self, event: str, article_id: str | None, now: datetime) -> None:
+        async with self._engines.write.begin() as conn:
+            await conn.execute(
+                insert(t.kb_deflections).values(event=event, article_id=article_id, created_at=now)
+            )
+
+    async def deflections(
+        self, since: datetime, until: datetime, limit: int = 20
+    ) -> tuple[dict[str, int], list[tuple[str, str | None, int]]]:
+        """Events counted in ``[since, until)`` by kind, and the most clicked
+        articles as ``(id, published title or None, clicks)``."""
+        d, a, v = t.kb_deflections.c, t.articles.c, t.article_versions.c
+        period = and_(d.created_at >= since, d.created_at < until)
+        rows = await self._engines.read.all(
+            select(d.event, func.count().label("n")).where(period).group_by(d.event)
+        )
+        counted = {r.event: int(r.n) for r in rows}
+        clicks = func.count().label("clicks")
+        clicked = (
+            select(d.article_id, clicks)
+            .where(period, d.event == "clicked", d.article_id.is_not(None))
+            .group_by(d.article_id)
+            .order_by(clicks.desc(), d.article_id)
+            .limit(limit)
+            .subquery()
+        )
+        rows = await self._engines.read.all(
+            select(clicked.c.article_id, clicked.c.clicks, v.title)
+            .select_from(
+                clicked.outerjoin(t.articles, a.id == clicked.c.article_id).outerjoin(
+                    t.article_versions,
+                    and_(v.article_id == a.id, v.number == a.published_version),
+                )
+            )
+            .order_by(clicked.c.clicks.desc(), clicked.c.article_id)
+        )
+        return counted, [(r.article_id, r.title, int(r.clicks)) for r in rows]
+
     # -- what customers wrote -------------------------------------------------
 
     async def customer_text(self, conversation_id: str, limit: int = 20) -> str:
@@ -504,27 +570,49 @@ class KnowledgeStore:
         )
         return "\n".join(r.text for r in reversed(rows))
 
-    async def closed_conversations(self, limit: int) -> list[tuple[str, str | None, str]]:
-        """``(conversation id, assigned agent, customer text)`` of the most
-        recently closed conversations."""
+    async def customer_text_and_agent(
+        self, conversation_id: str, limit: int = 20
+    ) -> tuple[str, str | None]:
+        """``customer_text`` and the conversation's assigned agent, in one read
+        (a suggestion pass after each customer message makes just this one)."""
+        c, m = cs.conversations.c, cs.messages.c
+        rows = await self._engines.read.all(
+            select(m.text, c.assigned_agent_id)
+            .select_from(cs.messages.join(cs.conversations, c.id == m.conversation_id))
+            .where(m.conversation_id == conversation_id, m.sender_role == "customer")
+            .order_by(m.seq.desc())
+            .limit(limit)
+        )
+        if not rows:
+            return "", None
+        return "\n".join(r.text for r in reversed(rows)), rows[0].assigned_agent_id
+
+    async def closed_conversations(self, limit: int) -> list[Closed]:
+        """The most recently closed conversations, with their customer's text."""
         c, m = cs.conversations.c, cs.messages.c
         recent = (
-            select(c.id, c.assigned_agent_id)
+            select(c.id, c.assigned_agent_id, c.subject, c.case_id)
             .where(c.status == "closed")
             .order_by(c.closed_at.desc())
             .limit(limit)
             .subquery()
         )
         rows = await self._engines.read.all(
-            select(recent.c.id, recent.c.assigned_agent_id, m.text)
+            select(
+                recent.c.id, recent.c.assigned_agent_id, recent.c.subject, recent.c.case_id, m.text
+            )
             .select_from(recent.join(cs.messages, m.conversation_id == recent.c.id))
             .where(m.sender_role == "customer")
             .order_by(recent.c.id, m.seq)
         )
-        texts: dict[str, tuple[str | None, list[str]]] = {}
+        found: dict[str, Closed] = {}
+        texts: dict[str, list[str]] = {}
         for r in rows:
-            texts.setdefault(r.id, (r.assigned_agent_id, []))[1].append(r.text)
-        return [(cid, agent, "\n".join(parts)) for cid, (agent, parts) in texts.items()]
+            if r.id not in found:
+                found[r.id] = Closed(r.id, r.assigned_agent_id, r.subject, r.case_id, "")
+                texts[r.id] = []
+            texts[r.id].append(r.text)
+        return [replace(closed, text="\n".join(texts[cid])) for cid, closed in found.items()]
 
     async def closed_marker(self) -> tuple[int, datetime | None]:
         """How many conversations are closed and the latest closing: the
@@ -542,7 +630,8 @@ class KnowledgeStore:
         self, since: datetime, until: datetime, limit: int = 100_000
     ) -> list[FirstMessage]:
         """Each conversation's first customer message, for conversations
-        opened in ``[since, until)``, with what the insights average."""
+        opened in ``[since, until)``, with what the insights average (handle
+        time, sentiment, the answered CSAT survey's score)."""
         c, m = cs.conversations.c, cs.messages.c
         first = (
             select(m.conversation_id, func.min(m.seq).label("seq"))
@@ -551,12 +640,18 @@ class KnowledgeStore:
             .group_by(m.conversation_id)
             .subquery()
         )
+        sv = surveys.c
+        answered = and_(
+            sv.conversation_id == m.conversation_id, sv.status == SurveyStatus.ANSWERED.value
+        )
         rows = await self._engines.read.all(
-            select(m.conversation_id, m.text, c.created_at, c.closed_at, c.sentiment)
+            select(m.conversation_id, m.text, c.created_at, c.closed_at, c.sentiment, sv.csat)
             .select_from(
                 cs.messages.join(
                     first, and_(first.c.conversation_id == m.conversation_id, first.c.seq == m.seq)
-                ).join(cs.conversations, c.id == m.conversation_id)
+                )
+                .join(cs.conversations, c.id == m.conversation_id)
+                .outerjoin(surveys, answered)
             )
             .order_by(m.conversation_id)
             .limit(limit)
@@ -573,6 +668,7 @@ class KnowledgeStore:
                     r.text,
                     handle,
                     float(rolling) if isinstance(rolling, int | float) else None,
+                    r.csat,
                 )
             )
         return found

@@ -89,6 +89,18 @@ topic_runs = Table(
     Index("ix_topic_runs_period", "since", "until"),
 )
 
+kb_deflections = Table(
+    "kb_deflections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(20), nullable=False),
+    Column("article_id", String(40)),
+    Column("created_at", Time, nullable=False),
+    Index("ix_kb_deflections_created_at", "created_at"),
+)
+"""What the widget's pre-chat suggestions led to (``shown``, ``clicked`` with
+the article, ``chat_started``), one row per event (migration 0014)."""
+
 PG_SEARCH = (
     "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('english', coalesce(keywords_text, '')), 'B') || "

@@ -13,6 +13,9 @@ import html
 import re
 
 MAX_QUERY_CHARS = 1000
+SNIPPET_SCAN = 20_000
+"""A snippet shows the first match in this many characters (or the start):
+a 100 KB article costs no more than a 20 KB one."""
 MAX_TERMS = 32
 MAX_TERM_CHARS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -67,15 +70,19 @@ def _stem(word: str) -> str:
 def snippet(text: str, words: list[str], width: int = 180) -> tuple[str, str]:
     """A window of ``text`` around the first word found, as plain text and as
     HTML with the words in ``<mark>`` (everything else escaped)."""
-    stems = [_stem(w) for w in words if w]
-    spans = [
-        m.span()
-        for m in _WORD.finditer(text)
-        if any(m.group().lower().startswith(s) for s in stems)
-    ]
+    stems = sorted({_stem(w) for w in words if w}, key=len, reverse=True)
+    # One compiled alternation, searched in C: a word of the text matches when
+    # it starts with a stem. Only the window is scanned for marks, so a long
+    # article costs no more than a short one once the first match is found.
+    found = (
+        re.compile(r"\b(?:" + "|".join(map(re.escape, stems)) + r")\w*", re.IGNORECASE)
+        if stems
+        else None
+    )
+    first = found.search(text, 0, SNIPPET_SCAN) if found is not None else None
     start = 0
-    if spans:
-        start = max(0, spans[0][0] - width // 3)
+    if first is not None:
+        start = max(0, first.start() - width // 3)
         while start > 0 and not text[start - 1].isspace():
             start -= 1
     end = min(len(text), start + width)
@@ -85,8 +92,9 @@ def snippet(text: str, words: list[str], width: int = 180) -> tuple[str, str]:
     tail = "…" if end < len(text) else ""
     plain = lead + text[start:end] + tail
     parts, at = [], start
-    for s, e in spans:
-        if s < start or e > end:
+    for m in found.finditer(text, start, end) if found is not None else ():
+        s, e = m.span()
+        if e > end:
             continue
         parts.append(html.escape(text[at:s]))
         parts.append(f"<mark>{html.escape(text[s:e])}</mark>")

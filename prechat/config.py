@@ -1,4 +1,4 @@
-"""The ``[webchat]`` section: the widget's pre-chat survey.
+"""The ``[webchat]`` section: the widgets' pre-chat surveys.
 
 ```toml
 [[webchat.prechat]]
@@ -14,6 +14,18 @@ label = "Order number"
 type = "text"
 ```
 
+These fields are the default widget's. Other widgets (a site, a product, a
+language) have their own, and pass their ``id`` (``/chat?widget=shop``):
+
+```toml
+[[webchat.widgets]]
+id = "shop"
+[[webchat.widgets.prechat]]
+name = "order"
+label = "Order number"
+required = true
+```
+
 With no fields the widget shows no survey and sessions take any answers.
 """
 
@@ -26,6 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 FieldType = Literal["text", "email", "choice", "number", "boolean"]
 # Answers are read in intake rules as prechat.<name>: keep names plain words.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+WIDGET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+DEFAULT_WIDGET = "default"
+"""The widget of ``[[webchat.prechat]]``, and of sessions that name none."""
 
 
 class PrechatField(BaseModel):
@@ -63,15 +78,59 @@ class PrechatField(BaseModel):
         return wire
 
 
-class WebchatConfig(BaseModel):
+def _unique_fields(fields: list[PrechatField], where: str) -> None:
+    names = [f.name for f in fields]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{where}: prechat fields defined twice: {twice}")
+
+
+class WidgetConfig(BaseModel):
+    """One ``[[webchat.widgets]]`` entry: a widget's own pre-chat survey."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    id: Annotated[str, Field(pattern=WIDGET_PATTERN)]
     prechat: list[PrechatField] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        names = [f.name for f in self.prechat]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"prechat fields defined twice: {twice}")
+        _unique_fields(self.prechat, f"widget {self.id!r}")
         return self
+
+
+class WebchatConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prechat: list[PrechatField] = Field(default_factory=list)
+    """The default widget's fields."""
+    widgets: list[WidgetConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        _unique_fields(self.prechat, "webchat.prechat")
+        ids = [w.id for w in self.widgets]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"widgets defined twice: {twice}")
+        if DEFAULT_WIDGET in ids and self.prechat:
+            raise ValueError(
+                f"the {DEFAULT_WIDGET!r} widget is defined twice: by [[webchat.prechat]]"
+                f" and by [[webchat.widgets]] id = {DEFAULT_WIDGET!r}; keep one"
+            )
+        return self
+
+    def widget(self, widget_id: str | None) -> WidgetConfig | None:
+        """The widget with this id (None: the default one), or None when
+        there is no such widget."""
+        wanted = DEFAULT_WIDGET if widget_id is None else widget_id
+        for widget in self.widgets:
+            if widget.id == wanted:
+                return widget
+        if wanted == DEFAULT_WIDGET:
+            return WidgetConfig(id=DEFAULT_WIDGET, prechat=self.prechat)
+        return None
+
+    def widget_ids(self) -> list[str]:
+        ids = [w.id for w in self.widgets]
+        return ids if DEFAULT_WIDGET in ids else [DEFAULT_WIDGET, *ids]

@@ -5,9 +5,11 @@ transfers, CSAT, NPS) computed purely from conversation facts; the gateway's
 from reports.export import to_csv
 from reports.kpis import (
     ConversationFacts,
+    Durations,
     SlaFacts,
     SurveyFacts,
     breakdown,
+    calendar_for,
     nps_score,
     percentile,
     summarize,
@@ -15,9 +17,11 @@ from reports.kpis import (
 
 __all__ = [
     "ConversationFacts",
+    "Durations",
     "SlaFacts",
     "SurveyFacts",
     "breakdown",
+    "calendar_for",
     "nps_score",
     "percentile",
     "summarize",

@@ -1,4 +1,10 @@
-"""KPIs as CSV: one row for the whole period, then one per breakdown group."""
+"""KPIs as CSV: one row for the whole period, then one per breakdown group.
+
+Every text cell goes through ``cell``: a spreadsheet opening the file must
+not read a queue or agent name as a formula (CSV formula injection), so text
+that starts with ``= + - @``, a tab or a carriage return gets a leading
+``'``. Numbers stay numbers (a negative NPS is not a formula).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,15 @@ COLUMNS = (
 )
 
 BREAKDOWNS = (("by_queue", "queue"), ("by_channel", "channel"), ("by_agent", "agent"))
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """``value`` safe for a spreadsheet: text that a spreadsheet would run as a
+    formula is prefixed with ``'``; numbers and other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _row(scope: str, key: str, kpis: Mapping[str, Any]) -> list[Any]:
@@ -60,8 +75,8 @@ def to_csv(report: Mapping[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerow(_row("all", "", report))
+    writer.writerow([cell(v) for v in _row("all", "", report)])
     for field, scope in (*BREAKDOWNS, ("by_day", "day")):
         for key, kpis in report.get(field, {}).items():
-            writer.writerow(_row(scope, str(key), kpis))
+            writer.writerow([cell(v) for v in _row(scope, str(key), kpis)])
     return out.getvalue()

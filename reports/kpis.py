@@ -15,8 +15,12 @@ channel, agent or day. Definitions (docs/service.md, "KPIs"):
   (9-10) minus that of detractors (0-6) among the 0-10 answers;
 - median and p90 interpolate linearly between the closest ranks.
 
-Durations are elapsed seconds, or open seconds of a business calendar when
-the caller passes its ``between`` (e.g. ``sla.calendar.Calendar``'s).
+Durations count in business time where a calendar applies, item by item:
+``Durations`` measures each conversation's first response and resolution in
+the calendar of its own SLA KPI instance of that KPI (``SlaFacts.calendar``,
+what the clock counted in); a conversation without one counts in the
+calendar its other instances agree on, else 24x7 (elapsed seconds). The
+shell hands in how each named calendar counts (``Between``).
 """
 
 from __future__ import annotations
@@ -84,10 +88,65 @@ class SurveyFacts:
 
 @dataclass(frozen=True, slots=True)
 class SlaFacts:
-    """One SLA KPI instance of a conversation (``sla_instances``)."""
+    """One SLA KPI instance of a conversation (``sla_instances``): its status,
+    and the KPI and calendar (None: 24x7) its clock counted in."""
 
     conversation_id: str
     status: str
+    kpi: str = ""
+    calendar: str | None = None
+
+
+def calendar_for(calendars: Mapping[str, str | None], kpi: str) -> str | None:
+    """The calendar to count ``kpi`` in, given the KPI -> calendar of one
+    item's SLA instances: the KPI's own instance; without one, the calendar
+    all the item's instances share (its policies name one); else 24x7 (None).
+    """
+    if kpi in calendars:
+        return calendars[kpi]
+    named = set(calendars.values())
+    return named.pop() if len(named) == 1 else None
+
+
+class Durations:
+    """First response and resolution seconds per conversation, each counted
+    in its own calendar (``calendar_for`` over its SLA instances), computed
+    once per conversation however many breakdowns ask.
+
+    Args:
+        slas: the SLA instances of the conversations (others are ignored).
+        calendars: how each calendar name counts; a name not in it (a
+            calendar no longer configured) counts 24x7.
+    """
+
+    def __init__(
+        self, slas: Iterable[SlaFacts] = (), calendars: Mapping[str, Between] | None = None
+    ) -> None:
+        self._calendars = dict(calendars or {})
+        self._of: dict[str, dict[str, str | None]] = defaultdict(dict)
+        for instance in slas:
+            if instance.kpi:  # a conversation has one instance per KPI
+                self._of[instance.conversation_id].setdefault(instance.kpi, instance.calendar)
+        self._first: dict[str, float | None] = {}
+        self._resolution: dict[str, float | None] = {}
+
+    def calendar(self, conversation_id: str, kpi: str) -> str | None:
+        found = self._of.get(conversation_id)
+        return None if found is None else calendar_for(found, kpi)
+
+    def _between(self, conversation_id: str, kpi: str) -> Between:
+        name = self.calendar(conversation_id, kpi)
+        return elapsed if name is None else self._calendars.get(name, elapsed)
+
+    def first_response(self, c: ConversationFacts) -> float | None:
+        if c.id not in self._first:
+            self._first[c.id] = c.first_response_seconds(self._between(c.id, "first_response"))
+        return self._first[c.id]
+
+    def resolution(self, c: ConversationFacts) -> float | None:
+        if c.id not in self._resolution:
+            self._resolution[c.id] = c.resolution_seconds(self._between(c.id, "resolution"))
+        return self._resolution[c.id]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -138,14 +197,17 @@ def summarize(
     conversations: Sequence[ConversationFacts],
     surveys: Sequence[SurveyFacts] = (),
     slas: Sequence[SlaFacts] = (),
-    between: Between = elapsed,
+    durations: Durations | None = None,
 ) -> dict[str, Any]:
     """The protocol's KPI object for these conversations (surveys and SLA
     instances of other conversations are ignored), plus ``transfers`` and
-    ``surveys`` (asked, response rate). Durations are counted by ``between``."""
+    ``surveys`` (asked, response rate). ``durations`` counts the times
+    (default: each in the calendar of its SLA instances as ``slas`` name
+    them, with no calendar known, so 24x7)."""
     ids = {c.id for c in conversations}
-    first = [s for c in conversations if (s := c.first_response_seconds(between)) is not None]
-    resolved = [s for c in conversations if (s := c.resolution_seconds(between)) is not None]
+    measure = durations if durations is not None else Durations(slas)
+    first = [s for c in conversations if (s := measure.first_response(c)) is not None]
+    resolved = [s for c in conversations if (s := measure.resolution(c)) is not None]
     mine = [s for s in surveys if s.conversation_id in ids]
     csat = [s.csat for s in mine if s.answered and s.csat is not None]
     nps = [s.nps for s in mine if s.answered and s.nps is not None]
@@ -176,17 +238,18 @@ def breakdown(
     key: Callable[[ConversationFacts], str | None],
     surveys: Sequence[SurveyFacts] = (),
     slas: Sequence[SlaFacts] = (),
-    between: Between = elapsed,
+    durations: Durations | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``summarize`` per group of ``key`` (conversations whose key is None
     are left out), groups in sorted order."""
+    measure = durations if durations is not None else Durations(slas)
     groups: dict[str, list[ConversationFacts]] = defaultdict(list)
     for conversation in conversations:
         name = key(conversation)
         if name is not None:
             groups[name].append(conversation)
     by_id: Mapping[str, list[ConversationFacts]] = groups
-    return {name: summarize(by_id[name], surveys, slas, between) for name in sorted(by_id)}
+    return {name: summarize(by_id[name], surveys, slas, measure) for name in sorted(by_id)}
 
 
 def by_day(conversation: ConversationFacts) -> str:

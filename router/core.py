@@ -215,6 +215,16 @@ class Router:
             return None
         return self._presence.effective(agent_id)
 
+    def chosen_of(self, agent_id: str) -> str | None:
+        """One agent's chosen status (None for an agent never seen)."""
+        if agent_id not in self._index.agents:
+            return None
+        return self._presence.chosen(agent_id)
+
+    def knows_item(self, item_id: str) -> bool:
+        """Whether a work item is open in the router."""
+        return item_id in self._items
+
     def has_ready_agent(self, queue: str, channel: Channel = "webchat") -> bool:
         """Whether an agent who serves ``queue`` could take new work on
         ``channel`` now: connected, in a status the queue takes work from,

@@ -5,8 +5,10 @@ two instants (``Calendar.open_intervals``). Anything with that method will do,
 so the service desk's business-hours calendars (``sla/``) plug in through an
 adapter, and ``WeeklyHours`` is the core's own reading of the same
 ``[[calendars]]`` shape (time zone, weekly ranges, holiday dates, one-off
-closures) for when no other is at hand. ``ALWAYS_OPEN`` is 24x7: a resource
-without a calendar works around the clock.
+closures) for when no other is at hand. ``ALWAYS_OPEN`` is 24x7: to the core
+a resource without a calendar works around the clock; the gateway insists on
+a calendar and offers this one by the name ``ALWAYS_OPEN_NAME`` ("24x7"), so
+round the clock is something a resource says, never what it gets by omission.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class AlwaysOpen:
 
 
 ALWAYS_OPEN = AlwaysOpen()
+ALWAYS_OPEN_NAME = "24x7"
+
+
+def calendar_zone(calendar: Calendar | None) -> str | None:
+    """The IANA zone a calendar keeps its hours in, when it has one (24x7 has none)."""
+    name = getattr(calendar, "timezone", None)
+    return name if isinstance(name, str) and name else None
 
 
 def zone(name: str) -> ZoneInfo:

@@ -11,6 +11,7 @@
     notify = true                # confirmation, reminder, changes to the customer
     cancel_keyword = "C"         # an SMS reply of just this cancels
     max_window = "31d"           # longest search window
+    default_calendar = "workshop"  # for resources that name none (else they must)
 
     [[scheduling.calendars]]     # working calendars of resources, as [[calendars]]
     name = "workshop"
@@ -19,8 +20,10 @@
     holidays = ["2026-12-25"]
     closures = [{start = "2026-12-24T12:00:00Z", end = "2026-12-24T17:00:00Z"}]
 
-Resources name their calendar; the names come from these and from the
-service desk's top-level ``[[calendars]]`` (business hours) when present.
+Resources name their calendar; the names come from these, from the
+service desk's top-level ``[[calendars]]`` (business hours) when present, and
+the built-in ``"24x7"``. A resource must have one: without
+``default_calendar`` a resource that names none is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from durations import Duration
-from scheduling.calendars import DAYS, WeeklyHours
+from scheduling.calendars import ALWAYS_OPEN_NAME, DAYS, WeeklyHours
 from scheduling.errors import InvalidModel
 
 CARRIER_KEYWORDS = frozenset(
@@ -54,6 +57,8 @@ class SchedulingConfig(BaseModel):
     cancel_keyword: str = Field("C", min_length=1, max_length=20)
     """An SMS reply of just this cancels the customer's next appointment."""
     sender_name: str = Field("Appointments", min_length=1, max_length=100)
+    default_calendar: str | None = Field(None, min_length=1, max_length=100)
+    """The calendar of resources that name none; without it they must name one."""
     calendars: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("step")
@@ -88,8 +93,24 @@ class SchedulingConfig(BaseModel):
                 raise ValueError(f"calendars[{i}]: {exc}") from None
             if cal.name in names:
                 raise ValueError(f"calendars[{i}]: the name {cal.name!r} is used twice")
+            if not any(cal.weekly.values()):
+                raise ValueError(
+                    f"calendars[{i}]: calendar {cal.name!r} has no open hours on any day"
+                )
             names.add(cal.name)
         return value
+
+    def check_names(self, desk_calendars: list[str]) -> None:
+        """``default_calendar`` must name a calendar (ours, the service desk's
+        ``[[calendars]]`` or ``"24x7"``); ``ValueError`` naming the key otherwise."""
+        if self.default_calendar is None:
+            return
+        known = {ALWAYS_OPEN_NAME, *desk_calendars, *(str(e.get("name")) for e in self.calendars)}
+        if self.default_calendar not in known:
+            raise ValueError(
+                f"scheduling.default_calendar: unknown calendar {self.default_calendar!r}"
+                f" (known: {', '.join(sorted(known))})"
+            )
 
     def weekly_calendars(self) -> dict[str, WeeklyHours]:
         return {c.name: c for c in (WeeklyHours.from_config(e) for e in self.calendars)}

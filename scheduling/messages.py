@@ -9,11 +9,52 @@ as STOP or CANCEL, or the carrier would unsubscribe the customer instead).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+
 from scheduling.calendars import zone
+from scheduling.errors import InvalidModel
 
 Kind = str  # "confirmation" | "reminder" | "rescheduled" | "cancelled"
+
+
+def pick_zone(candidates: Iterable[tuple[str, str | None]]) -> tuple[str, str]:
+    """The customer's time zone: the first candidate ``(source, name)`` that
+    names a known IANA zone, as ``(source, name)``; ``("default", "UTC")`` when
+    none does. Callers list them best first (the booking's own zone, the one
+    stored on the customer, their browser's, their phone number's, their
+    calendar's, the server's);
+    one that is missing or not a zone (a browser's guess) is passed over."""
+    for source, name in candidates:
+        if not name:
+            continue
+        try:
+            zone(name)
+        except InvalidModel:
+            continue
+        return source, name
+    return "default", "UTC"
+
+
+def phone_zone(number: str | None, at: datetime) -> str | None:
+    """The time zone of a phone number, when every zone its country and area
+    may be in shows the same time at ``at`` (an Italian mobile: Rome or the
+    Vatican, so Europe/Rome; a Russian one: sixteen zones, so none)."""
+    if not number:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    zones = [z for z in phone_timezones.time_zones_for_number(parsed) if z != "Etc/Unknown"]
+    try:
+        offsets = {at.astimezone(zone(z)).utcoffset() for z in zones}
+    except InvalidModel:
+        return None
+    return zones[0] if len(offsets) == 1 else None
 
 
 def local_time(start: datetime, end: datetime, tz_name: str) -> str:

@@ -364,6 +364,18 @@ class Schedule:
                     yield t, feasible
                 t += step
 
+    def first_possible(
+        self, service: Service, start: datetime, horizon: timedelta, step: timedelta
+    ) -> Slot | None:
+        """The first slot the service could take in ``[start, start + horizon)``
+        were nothing booked: ``None`` means no set of resources is ever at work
+        together for it then (a duration or buffers longer than any shared
+        working stretch, sites that never match, time-of-day limits outside
+        working hours), which is bad input, not "no time free"."""
+        empty = Schedule(self.resources.values(), self.calendars)
+        found = empty.search(SearchRequest(service, start, start + horizon, count=1, step=step))
+        return found[0] if found else None
+
     def booked_seconds(self, resource_id: str, start: int, end: int) -> int:
         """Seconds of ``[start, end)`` the resource is booked."""
         return sum(min(e, end) - max(s, start) for s, e in self.booked(resource_id, start, end))

@@ -273,6 +273,13 @@ class SchedulingStore:
         query = select(ct.customers.c.id).where(ct.customers.c.id == customer_id)
         return await self._engines.read.scalar(query) is not None
 
+    async def customer_timezone(self, customer_id: str) -> str | None:
+        """The time zone stored on the customer (``PATCH /api/v1/customers/{id}``)."""
+        query = select(ct.customers.c.attributes).where(ct.customers.c.id == customer_id)
+        attributes = await self._engines.read.scalar(query)
+        found = (attributes or {}).get("timezone") if isinstance(attributes, dict) else None
+        return found if isinstance(found, str) else None
+
     # -- booked time -----------------------------------------------------------
 
     async def bookings_between(

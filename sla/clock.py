@@ -92,7 +92,9 @@ def allowed(status: KpiStatus, event: KpiEvent) -> bool:
 @dataclass(frozen=True, slots=True)
 class KpiInstance:
     """One KPI clock. ``elapsed`` is business seconds used before
-    ``run_started_at`` (the start, or the last resume)."""
+    ``run_started_at`` (the start, or the last resume). ``generation`` is 0
+    for a subject's first clocks, and one more for each restart of them (a
+    case reactivated)."""
 
     id: str
     subject_kind: str
@@ -113,6 +115,7 @@ class KpiInstance:
     completed_at: float | None = None
     warned: bool = False
     failed: bool = False
+    generation: int = 0
 
     def next_due(self) -> tuple[float, KpiEvent] | None:
         """The next timer event and when, or None (paused, finished)."""
@@ -134,6 +137,7 @@ def start(
     fail_after: float,
     hours: BusinessHours,
     now: float,
+    generation: int = 0,
 ) -> KpiInstance:
     """A new running instance whose due times count from ``now``."""
     if not 0 < warn_after < fail_after:
@@ -152,6 +156,7 @@ def start(
         run_started_at=now,
         warning_at=hours.add_seconds(now, warn_after),
         failure_at=hours.add_seconds(now, fail_after),
+        generation=generation,
     )
 
 

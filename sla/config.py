@@ -28,7 +28,9 @@ PAUSE_STATUSES = ("in_progress", "researching", "waiting_for_details", "on_hold"
 BUILTIN_KPIS = ("first_response", "resolution")
 
 _RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
-_ACTION = re.compile(r"^(notify|raise_priority(:[1-9])?|queue:[^\s:]+|email:[^\s@]+@[^\s@]+)$")
+_ACTION = re.compile(
+    r"^(notify|raise_priority(:[1-9])?|queue:[^\s:]+|reassign(:[^\s:]+)?|email:[^\s@]+@[^\s@]+)$"
+)
 
 
 class _Model(BaseModel):
@@ -149,7 +151,7 @@ class KpiConfig(_Model):
             if not _ACTION.match(action):
                 raise ValueError(
                     f"unknown action {action!r} (expected notify, raise_priority[:N],"
-                    " queue:NAME or email:ADDRESS)"
+                    " queue:NAME, reassign[:QUEUE] or email:ADDRESS)"
                 )
         return value
 
@@ -252,10 +254,11 @@ def check_references(
         for j, kpi in enumerate(policy.kpis):
             for key in ("on_warning", "on_failure"):
                 for action in getattr(kpi, key):
-                    queue = action.removeprefix("queue:")
+                    name, _, queue = action.partition(":")
                     if (
                         known_queues is not None
-                        and action.startswith("queue:")
+                        and name in ("queue", "reassign")
+                        and queue
                         and queue not in known_queues
                     ):
                         raise ValueError(

@@ -5,7 +5,8 @@ applies to the subject's kind, whose ``when`` holds over its attributes and
 that lists the KPI, wins (as Dynamics 365 picks the first applicable SLA
 item). So a specific policy placed before a general one overrides it KPI by
 KPI, and two policies with different KPIs both apply. Policies are chosen
-when the clocks start; later changes to the attributes do not re-choose.
+when the clocks start (and when a case is reactivated); later changes to the
+attributes do not re-choose.
 """
 
 from __future__ import annotations

@@ -136,6 +136,7 @@ def _instance(row: Any) -> KpiInstance:
         paused_seconds=m["paused_seconds"],
         warned=bool(m["warned"]),
         failed=bool(m["failed"]),
+        generation=m["generation"],
     )
 
 
@@ -176,7 +177,7 @@ class SlaStore:
 
     async def add(self, instance: KpiInstance, now: float) -> bool:
         """Store a new instance; False when the subject already has this KPI
-        of this policy (another node, or a repeated start)."""
+        of this policy in this generation (another node, or a repeated start)."""
         values = {
             "id": instance.id,
             "subject_kind": instance.subject_kind,
@@ -187,6 +188,7 @@ class SlaStore:
             "warn_after_seconds": instance.warn_after,
             "fail_after_seconds": instance.fail_after,
             "started_at": _dt(instance.started_at),
+            "generation": instance.generation,
             **_row(instance, now),
         }
         assert self._sql is not None
@@ -292,7 +294,7 @@ class SlaStore:
         query = (
             select(t)
             .where(t.c.subject_kind == kind, t.c.subject_id == subject_id)
-            .order_by(t.c.started_at, t.c.kpi)
+            .order_by(t.c.generation, t.c.started_at, t.c.kpi)
         )
         return [_instance(row) for row in await self._engines.read.all(query)]
 

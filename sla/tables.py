@@ -4,10 +4,12 @@ One row per KPI instance. ``status`` changes are compare-and-set
 (``... WHERE status = <old>``), so two timers (a restart, a second node)
 never announce the same warning twice. Due times are stored as computed in
 business time; ``elapsed_seconds`` and ``run_started_at`` let a resume
-recompute them without replaying history.
+recompute them without replaying history. ``generation`` counts the starts of
+one subject's KPIs: a reactivated case starts them again as generation 1, 2...
+(migration 0012).
 """
 
-from sqlalchemy import Boolean, Column, Float, Index, String, Table, UniqueConstraint
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, UniqueConstraint
 
 from conversations.schema import Time, metadata
 
@@ -34,6 +36,9 @@ sla_instances = Table(
     Column("warned", Boolean, nullable=False),
     Column("failed", Boolean, nullable=False),
     Column("updated_at", Time, nullable=False),
-    UniqueConstraint("subject_kind", "subject_id", "sla", "kpi", name="uq_sla_instances_subject"),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "subject_kind", "subject_id", "sla", "kpi", "generation", name="uq_sla_instances_subject"
+    ),
     Index("ix_sla_instances_status", "status"),
 )

@@ -36,7 +36,7 @@ _names = itertools.count(1)
 
 
 def config(standin: str) -> str:
-    queues = ("default", "billing", "hooks", "slowq", "rasa", "ws", "late")
+    queues = ("default", "billing", "hooks", "slowq", "rasa", "ws", "late", "ghost")
     lines = ["[routing.offers]", "timeout = 20", ""]
     lines += [f"[routing.queues.{q}]" for q in queues]
     routes = (
@@ -85,6 +85,11 @@ grace = "1s"
 [[bots]]
 name = "latebot"                    # its account is made over the API, after start
 queues = ["late"]
+
+[[bots]]
+name = "ghostbot"                   # never connects: unavailable
+queues = ["ghost"]
+grace = "1s"
 """
     )
 
@@ -397,7 +402,14 @@ async def test_bots_report_needs_a_supervisor_and_valid_times(srv: Server):
     )
     assert reply.status_code == 200
     assert reply.json()["taken"] == 0 and reply.json()["containment"] is None
-    assert sorted(reply.json()["bots"]) == ["hookbot", "latebot", "rasabot", "slowbot", "wsbot"]
+    assert sorted(reply.json()["bots"]) == [
+        "ghostbot",
+        "hookbot",
+        "latebot",
+        "rasabot",
+        "slowbot",
+        "wsbot",
+    ]
     bad = await api(srv, "GET", "/api/v1/reports/bots", boss, params={"since": "yesterday"})
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_field")
     bot = await token(srv, "hookbot")
@@ -508,6 +520,109 @@ async def test_websocket_bot_gone_past_its_grace_hands_off_with_reason_error(
     assert offer["context"]["handoff"]["reason"] == "error"
     assert offer["context"]["handoff"]["from"] == "wsbot"
     await asyncio.gather(person.close(), v.close())
+
+
+# -- transfers into a bot's queue ------------------------------------------------------
+
+
+async def with_a_person(
+    srv: Server, opened: list[str], text: str
+) -> tuple[str, ClientConnection, ClientConnection]:
+    """A conversation in the default queue (no bot), taken by a new person."""
+    person = await new_agent(srv)
+    cid, v = await customer(srv, opened, "none", text)
+    await take_offer(person, cid)
+    return cid, v, person
+
+
+async def test_an_agent_transfer_into_a_bots_queue_gives_it_to_the_bot_with_the_transcript(
+    srv: Server, standin: BotStandin, opened: list[str]
+):
+    cid, v, person = await with_a_person(srv, opened, "hello, my parcel is late")
+    ref = msg_id()
+    text = "Let me pass you to our assistant."
+    await send(person, type="message", conversation_id=cid, client_msg_id=ref, text=text)
+    await recv_until(v, "message", text=text)
+    await send(person, type="transfer", conversation_id=cid, queue="hooks", note="parcel")
+
+    # The bot answers at once, to the customer's latest message.
+    await bot_says(v, "echo: hello, my parcel is late")
+    [call] = standin.requests_for(cid)
+    assert call.verified
+    assert call.body["message"]["text"] == "hello, my parcel is late"
+    transfer = call.body["transfer"]
+    assert transfer["note"] == "parcel" and transfer["from"].startswith("person")
+    assert [(m["sender"]["role"], m["text"]) for m in transfer["transcript"]] == [
+        ("customer", "hello, my parcel is late"),
+        ("agent", text),
+    ]
+    boss = await token(srv, "boss")
+    held = (await api(srv, "GET", f"/api/v1/conversations/{cid}", boss)).json()
+    bot = (await api(srv, "GET", "/api/v1/users", boss)).json()
+    [hookbot] = [u["id"] for u in bot["users"] if u["username"] == "hookbot"]
+    assert (held["status"], held["queue"], held["assigned_agent_id"]) == (
+        "assigned",
+        "hooks",
+        hookbot,
+    )
+
+    # From here it is the bot's conversation, as if it had come to it first.
+    await say(v, "order 17 never came")
+    await bot_says(v, "Let me get someone from billing.")
+    second = standin.requests_for(cid)[1]
+    assert set(second.body) == {"conversation_id", "message", "customer", "context"}
+    billing = await new_agent(srv, skills={"billing": 3, "refunds": 3})
+    offer = await take_offer(billing, cid)
+    assert offer["context"]["handoff"]["from"] == "hookbot"
+    assert not [f for f in await drained(person) if f["type"] == "offer"]
+    assert [t for _, t in await transcript(srv, cid)] == [
+        "hello, my parcel is late",
+        text,
+        "echo: hello, my parcel is late",
+        "order 17 never came",
+        "Let me get someone from billing.",
+    ]
+    await asyncio.gather(person.close(), billing.close(), v.close())
+
+
+async def test_a_supervisor_transfer_to_a_websocket_bot_replays_the_conversation(
+    srv: Server, opened: list[str]
+):
+    bot, _ = await agent(srv.ws, await token(srv, "wsbot"))
+    cid, v, person = await with_a_person(srv, opened, "can I change my card pin?")
+    boss, _ = await agent(srv.ws, await token(srv, "boss"))
+    await send(boss, type="transfer", conversation_id=cid, queue="ws")
+    assigned = await recv_until(bot, "assigned", conversation_id=cid)
+    assert assigned["conversation"]["queue"] == "ws"
+    first = await recv_until(bot, "message", conversation_id=cid)
+    assert first["text"] == "can I change my card pin?"
+    await send(bot, type="message", conversation_id=cid, client_msg_id=msg_id(), text="Sure.")
+    await bot_says(v, "Sure.")
+    await send(bot, type="handoff", conversation_id=cid, summary="PIN change")
+    offer = await take_offer(person, cid)
+    assert offer["context"]["handoff"]["summary"] == "PIN change"
+    await asyncio.gather(person.close(), boss.close(), bot.close(), v.close())
+
+
+async def test_a_transfer_to_an_unavailable_bot_goes_to_people_with_the_reason(
+    srv: Server, opened: list[str]
+):
+    cid, v, person = await with_a_person(srv, opened, "I need help with ghosts")
+    other = await new_agent(srv)
+    await send(person, type="transfer", conversation_id=cid, queue="ghost")
+    offer = await take_offer(other, cid)
+    assert offer["queue"] == "ghost"
+    assert offer["context"]["handoff"] == {
+        "from": "ghostbot",
+        "reason": "error",
+        "summary": "The bot was unavailable: ghostbot is not connected.",
+        "context": {},
+    }
+    boss = await token(srv, "boss")
+    timeline = (await api(srv, "GET", f"/api/v1/conversations/{cid}/context", boss)).json()
+    [handoff] = [e for e in timeline["timeline"] if e["type"] == "handoff"]
+    assert handoff["data"]["reason"] == "error" and handoff["data"]["queue"] == "ghost"
+    await asyncio.gather(person.close(), other.close(), v.close())
 
 
 # -- restarts -----------------------------------------------------------------------

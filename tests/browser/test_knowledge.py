@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Response, expect
 from websockets.sync.client import connect
 
 from tests.browser.conftest import AGENT_PASSWORD, PageErrors
@@ -129,7 +129,8 @@ def test_supervisor_sees_topics_with_a_chart(
     texts = [f"my card was stolen last night {i}" for i in range(3)] + [
         f"where is my refund for the order {i}" for i in range(3)
     ]
-    for text in texts:
+    alice = bearer(web, "alice")
+    for n, text in enumerate(texts):
         session = httpx.post(web.http + "/api/v1/webchat/sessions", json={}).json()
         with connect(web.ws + "/ws/visitor") as visitor:
             visitor.send(json.dumps({"type": "hello", "token": session["visitor_token"]}))
@@ -137,6 +138,18 @@ def test_supervisor_sees_topics_with_a_chart(
             visitor.send(json.dumps({"type": "message", "client_msg_id": "m1", "text": text}))
             while json.loads(visitor.recv(timeout=10)).get("type") != "ack":
                 pass
+            if n < 2:  # two of the stolen-card customers rate the chat 4 and 5
+                cid = session["conversation_id"]
+                for step in ("assign", "close"):
+                    reply = httpx.post(
+                        web.http + f"/api/v1/conversations/{cid}/{step}", headers=alice
+                    )
+                    assert reply.status_code == 200, reply.text
+                while json.loads(visitor.recv(timeout=10)).get("type") != "survey":
+                    pass
+                visitor.send(json.dumps({"type": "survey_response", "csat": 4 + n}))
+                while json.loads(visitor.recv(timeout=10)).get("type") != "survey_recorded":
+                    pass
     page = new_page(browser, page_errors)
     page.goto(web.http + "/")
     page.get_by_label("Username").fill("sam")
@@ -150,4 +163,65 @@ def test_supervisor_sees_topics_with_a_chart(
     labels = " ".join(rows.locator(".kb-topic-label").all_inner_texts())
     assert "card" in labels or "stolen" in labels
     assert "refund" in labels or "order" in labels
+    expect(panel.get_by_role("columnheader", name="CSAT")).to_be_visible()
+    stolen = rows.filter(has_text="stolen")
+    expect(stolen.locator(".kb-topic-csat")).to_have_text("4.5")
+    refund = rows.filter(has_text="refund")
+    expect(refund.locator(".kb-topic-csat")).to_have_text("\u2013")  # none answered
+    assert page_errors.errors == []
+
+
+def test_widget_suggests_published_articles_before_a_chat_and_counts_them(
+    browser: Browser, web: Server, page_errors: PageErrors
+):
+    pin = published(web, "Reset your card PIN", "Open Cards, pick the card, choose Reset PIN.")
+    sam = bearer(web, "sam")
+    draft = httpx.post(
+        web.http + "/api/v1/articles",
+        json={"title": "Reset PIN secret draft", "body": "reset my card PIN secret"},
+        headers=sam,
+    )
+    assert draft.status_code == 201
+    since = httpx.get(web.http + "/api/v1/reports/deflection", headers=sam).json()["until"]
+
+    page = new_page(browser, page_errors)
+    page.goto(web.http + "/chat")
+
+    def counted(response: Response) -> bool:
+        return response.url.endswith("/api/v1/kb/deflections") and response.ok
+
+    question = page.get_by_label("How can we help?")
+    question.fill("hi")
+    with page.expect_response(counted):  # "shown", once suggestions appear
+        question.fill("How do I reset the PIN of my card?")
+    box = page.locator("#deflect")
+    expect(box).to_be_visible()
+    expect(box).to_contain_text("These articles may answer it")
+    links = box.locator(".deflect-article a")
+    expect(links.first).to_have_text("Reset your card PIN")
+    expect(links.first).to_have_attribute("href", f"/kb/{pin}")
+    expect(links.first).to_have_attribute("target", "_blank")
+    expect(box).not_to_contain_text("secret draft")
+
+    with page.expect_response(counted), page.context.expect_page() as opened:
+        links.first.click()
+    article = opened.value
+    article.wait_for_load_state()
+    assert article.url == web.http + f"/kb/{pin}"
+    article.close()
+
+    page.get_by_label("Your name").fill("Nia")
+    page.get_by_label("Email").fill("nia@example.com")
+    page.get_by_label("Topic").select_option("account")
+    with page.expect_response(counted):
+        page.get_by_role("button", name="Start chat").click()
+    expect(page.locator("#chat")).to_be_visible()
+    expect(box).to_be_hidden()
+
+    found = httpx.get(
+        web.http + "/api/v1/reports/deflection", params={"since": since}, headers=sam
+    ).json()
+    assert (found["shown"], found["clicked"], found["chat_started"]) == (1, 1, 1)
+    assert found["deflected"] == 0
+    assert found["articles"] == [{"id": pin, "title": "Reset your card PIN", "clicks": 1}]
     assert page_errors.errors == []

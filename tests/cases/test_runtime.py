@@ -23,9 +23,11 @@ class FakeSla:
 
     def __init__(self) -> None:
         self.changes: list[dict[str, Any]] = []
+        self.events: list[str | None] = []
 
-    async def case_changed(self, case: dict[str, Any]) -> None:
+    async def case_changed(self, case: dict[str, Any], *, event: str | None = None) -> None:
         self.changes.append(case)
+        self.events.append(event)
 
     async def for_subject(self, subject: str, subject_id: str) -> list[dict[str, Any]]:
         assert subject == "case"
@@ -91,9 +93,7 @@ async def settled(runtime: CaseRuntime) -> None:
     await asyncio.wait_for(runtime.idle.wait(), 10)
 
 
-async def test_the_sla_runtime_hears_of_new_cases_and_status_and_priority_changes(
-    services: Services,
-):
+async def test_the_sla_runtime_hears_of_new_cases_and_every_change(services: Services):
     sla = FakeSla()
     services.sla = sla
     runtime = await start(services)
@@ -105,15 +105,22 @@ async def test_the_sla_runtime_hears_of_new_cases_and_status_and_priority_change
         await runtime.update(case.id, actor="u_1", priority=runtime_priority("urgent"))
         await runtime.add_activity(
             case.id, "note", text="n", minutes=0, billable=False, actor="u_1"
-        )  # not a status change: not told
-        await runtime.update(case.id, actor="u_1", set_values={"title": "Slower"})  # neither
+        )  # not a change to the case: not told
+        # Any field is told: a custom KPI may wait for it.
+        await runtime.update(case.id, actor="u_1", fields={"root_cause": "fan"})
+        await runtime.update(case.id, actor="u_1", fields={"root_cause": "fan"})  # no change
         await runtime.resolve(case.id, "ok", actor="u_1", reason=None)
+        await runtime.reactivate(case.id, actor="u_1")
         assert [(c["status"], c["status_reason"], c["priority"]) for c in sla.changes] == [
             ("active", "in_progress", "normal"),
             ("active", "on_hold", "normal"),
             ("active", "on_hold", "urgent"),
+            ("active", "on_hold", "urgent"),
             ("resolved", "problem_solved", "urgent"),
+            ("active", "in_progress", "urgent"),
         ]
+        assert sla.changes[3]["fields"] == {"root_cause": "fan"}
+        assert sla.events == [None] * 5 + ["reactivated"]
         wire = await runtime.wire(await runtime.get(case.id))
         assert wire["sla"] == await sla.for_subject("case", case.id)
         page = await runtime.timeline(case.id)

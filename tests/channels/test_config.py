@@ -36,7 +36,7 @@ def test_environment_overrides_file_and_splits_lists() -> None:
             "SWITCHBOARD_EMAIL_ADDRESSES": "support@acme.example, @help.acme.example",
             "SWITCHBOARD_SMTP_RELAY": "relay.acme.example:2525",
             "SWITCHBOARD_TWILIO_AUTH_TOKEN": "tok",
-            "SWITCHBOARD_MEDIA_ALLOW_PRIVATE": "true",
+            "SWITCHBOARD_MEDIA_MAX_BYTES": "1234",
             "SWITCHBOARD_TWILIO_API_BASE": "http://127.0.0.1:9999/",
             "OTHER": "ignored",
         },
@@ -46,7 +46,7 @@ def test_environment_overrides_file_and_splits_lists() -> None:
     assert config.smtp_relay_address == ("relay.acme.example", 2525)
     assert config.email_max_bytes == 1000
     assert config.retry.max_attempts == 3
-    assert config.media_allow_private is True
+    assert config.media_max_bytes == 1234
     assert config.twilio_api_base == "http://127.0.0.1:9999"
     assert config.our_addresses().accepts("x@help.acme.example")
 

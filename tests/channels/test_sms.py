@@ -22,12 +22,15 @@ from channels.sms import (
     verify_twilio_signature,
 )
 from channels.webhook import decode_form, webhook_url
+from egress import Policy, parse_network
 from tests.channels.conftest import AUTH_TOKEN, RecordingSleep
 from tests.standins import payloads
 from tests.standins.signing import twilio_request
 from tests.standins.twilio_api import TwilioStandin
 
 PUBLIC = "https://switchboard.example.com"
+LOOPBACK = Policy(allow=(parse_network("127.0.0.0/8"),))
+"""The stand-ins listen on loopback over plain http: what ``fetch_allow`` grants."""
 URL = webhook_url(PUBLIC, "/webhooks/twilio/sms")
 
 
@@ -288,7 +291,7 @@ async def test_fetch_media_from_allowed_host(twilio_api: TwilioStandin) -> None:
         allowed_hosts=["127.0.0.1"],
         max_bytes=1000,
         timeout=5,
-        allow_private=True,
+        policy=LOOPBACK,
         auth=("AC1", "secret"),
     )
     assert (media.content, media.content_type) == (b"\x89PNG...", "image/png")
@@ -341,7 +344,7 @@ async def test_media_over_size_limit_is_rejected(twilio_api: TwilioStandin) -> N
             allowed_hosts=["127.0.0.1"],
             max_bytes=4999,
             timeout=5,
-            allow_private=True,
+            policy=LOOPBACK,
         )
 
 
@@ -353,7 +356,7 @@ async def test_media_redirect_to_unlisted_host_is_rejected(twilio_api: TwilioSta
             allowed_hosts=["127.0.0.1"],
             max_bytes=100,
             timeout=5,
-            allow_private=True,
+            policy=LOOPBACK,
         )
 
 
@@ -367,7 +370,7 @@ async def test_media_redirect_on_allowed_hosts_drops_credentials_across_hosts(
         allowed_hosts=["127.0.0.1", "localhost"],
         max_bytes=100,
         timeout=5,
-        allow_private=True,
+        policy=LOOPBACK,
         auth=("AC1", "secret"),
     )
     assert media.content == b"data"

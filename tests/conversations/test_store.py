@@ -21,7 +21,7 @@ from conversations import (
     engine,
 )
 from conversations import store as store_module
-from conversations.errors import AlreadyAssigned, StoreError
+from conversations.errors import AlreadyAssigned, StaleFence, StoreError
 from conversations.models import AppendResult
 from conversations.writer import MessageWriter, WriterClosed
 from tests.support.services import scratch_postgres
@@ -331,3 +331,24 @@ async def test_users_are_unique_by_name(store: Store):
 
 async def test_secret_is_created_once(store: Store):
     assert await store.secret("test-secret") == await store.secret("test-secret")
+
+
+async def test_a_stale_fencing_token_is_refused_in_the_same_transaction(store: Store):
+    # Routers racing on first use create the fence row once, without an error.
+    raised = await asyncio.gather(store.raise_fence(7), store.raise_fence(7), store.raise_fence(8))
+    assert max(raised) == 8
+    assert await store.raise_fence(7) == 8  # a later router got there first
+    cid = await conversation(store)
+    with pytest.raises(StaleFence) as stale:
+        await store.change_status(
+            cid, ConversationStatus.ASSIGNED, actor="router", agent_id="u_old", fence=7
+        )
+    assert (stale.value.token, stale.value.current) == (7, 8)
+    assert (await store.get_conversation(cid)).status == "queued"
+    taken = await store.change_status(
+        cid, ConversationStatus.ASSIGNED, actor="router", agent_id="u_new", fence=8
+    )
+    assert taken.assigned_agent_id == "u_new"
+    assert await store.raise_fence(9) == 9
+    with pytest.raises(StaleFence):
+        await store.change_status(cid, ConversationStatus.QUEUED, actor="router", fence=8)

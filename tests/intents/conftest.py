@@ -20,3 +20,11 @@ def model_file(model: IntentModel, tmp_path_factory: pytest.TempPathFactory) -> 
     path = tmp_path_factory.mktemp("model") / "skill_finder.npz"
     model.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT saved locally: the transformers backend, no download."""
+    from tests.intents.tiny_encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny-bert")

@@ -122,3 +122,15 @@ def test_a_kept_finding_gives_the_variables_back(model: IntentModel):
     assert attributes_from_context({"intent": found.to_wire()}) == found.attributes()
     assert attributes_from_context({}) == {}
     assert attributes_from_context({"intent": "refund"}) == {}  # set by someone else, by hand
+
+
+def test_reading_several_messages_takes_the_most_confident_reading(model: IntentModel):
+    reader = finder(model, min_confidence=0.45)
+    assert not reader.find_in(["hi"]).sure
+    found = reader.find_in(["hi", "my new card has not arrived yet"])
+    assert found.sure and found.intent == "card_arrival"
+    # Spread over two messages, the whole reads better than the last part.
+    split = ["I want a refund", "for the broken phone"]
+    assert reader.find_in(split).confidence >= reader.find(split[-1]).confidence
+    with pytest.raises(ValueError, match="no messages"):
+        reader.find_in([])

@@ -509,3 +509,107 @@ async def test_topics_cluster_first_messages_with_share_and_trend(server, tokens
         headers=tokens["sam"],
     )
     assert bad.status_code == 400
+
+
+async def test_topics_carry_the_csat_of_their_answered_surveys(server, tokens):
+    since = datetime.now(UTC)
+    alice = tokens["alice"]["Authorization"].split()[1]
+    happy, unhappy = word(), word()
+    answers = {happy: [5, 4, None], unhappy: [1, 2, 2]}  # None: closed, never answered
+    for marker, scores in answers.items():
+        for i, score in enumerate(scores):
+            session = taken_session(server.http, alice)
+            cid = session["conversation_id"]
+            v, _ = await visitor(server.ws, session["visitor_token"])
+            text = f"{marker} {marker} problem with my {marker} thing {i}"
+            await send(v, type="message", client_msg_id=msg_id(), text=text)
+            await recv_until(v, "ack")
+            closed = httpx.post(
+                server.http + f"/api/v1/conversations/{cid}/close", headers=tokens["alice"]
+            )
+            assert closed.status_code == 200, closed.text
+            await recv_until(v, "survey", conversation_id=cid)
+            if score is not None:
+                await send(v, type="survey_response", csat=score)
+                await recv_until(v, "survey_recorded", conversation_id=cid)
+            await v.close()
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    params = {"since": since.isoformat(), "until": until.isoformat(), "k": "2"}
+    reply = httpx.get(server.http + "/api/v1/insights/topics", params=params, headers=tokens["sam"])
+    assert reply.status_code == 200, reply.text
+    topics = {t["label"].split(" / ")[0]: t for t in reply.json()["topics"]}
+    assert topics[happy]["csat"] == 4.5 and topics[happy]["csat_responses"] == 2
+    assert topics[unhappy]["csat"] == 1.667 and topics[unhappy]["csat_responses"] == 3
+    assert all(t["handle_seconds"] is not None for t in topics.values())
+
+
+def widget_suggestions(server: Server, q: str, **params: str) -> list[dict[str, Any]]:
+    reply = httpx.get(server.http + "/api/v1/kb/suggestions", params={"q": q, **params})
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["articles"])
+
+
+def deflection(server: Server, **body: Any) -> httpx.Response:
+    return httpx.post(server.http + "/api/v1/kb/deflections", json=body)
+
+
+def test_the_widget_is_offered_live_articles_only_and_deflection_is_counted(server, tokens):
+    since = datetime.now(UTC)
+    w = word()
+    live = create(server, tokens["alice"], title=f"Replace a {w} card", body=f"Order a {w} card.")
+    publish(server, tokens, live["id"])
+    italian = create(
+        server, tokens["alice"], title=f"Carta {w}", body=f"La carta {w}.", language="it"
+    )
+    publish(server, tokens, italian["id"])
+    hidden = {}
+    for state in ("draft", "in_review", "scheduled", "archived"):
+        aid = create(server, tokens["alice"], title=f"{w} card {state}", body=f"{w} card")["id"]
+        hidden[state] = aid
+        if state != "draft":
+            moved(server, tokens["alice"], aid, "in_review")
+        if state in ("scheduled", "archived"):
+            moved(server, tokens["sam"], aid, "approved")
+            later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            extra = {"publish_at": later} if state == "scheduled" else {}
+            assert moved(server, tokens["sam"], aid, "published", **extra).status_code == 200
+        if state == "archived":
+            assert moved(server, tokens["sam"], aid, "archived").status_code == 200
+
+    found = widget_suggestions(server, f"my {w} card is broken, what can I do?")
+    assert not {a["id"] for a in found} & set(hidden.values())
+    assert found[0]["id"] == live["id"] and found[0]["url"] == f"/kb/{live['id']}"
+    assert set(found[0]) == {"id", "title", "snippet", "url"}
+    assert [a["id"] for a in widget_suggestions(server, f"{w} carta", language="it")] == [
+        italian["id"]
+    ]
+    assert widget_suggestions(server, "") == []
+    assert len(widget_suggestions(server, f"{w} card", limit="50")) <= 5
+    for nasty in ['NEAR("a" b) OR', "a" * 20_000, "'; DROP TABLE articles; --"]:
+        assert isinstance(widget_suggestions(server, nasty), list)
+    assert (
+        httpx.get(server.http + "/api/v1/kb/suggestions", params={"limit": "x"}).status_code == 400
+    )
+
+    for body in ({"event": "shown"}, {"event": "clicked", "article_id": live["id"]}):
+        assert deflection(server, **body).status_code == 200
+    assert deflection(server, event="chat_started").status_code == 200
+    assert deflection(server, event="shown").status_code == 200  # a visit that left it there
+    assert deflection(server, event="clicked", article_id=hidden["draft"]).status_code == 404
+    assert deflection(server, event="clicked", article_id=hidden["archived"]).status_code == 404
+    for bad in ({"event": "clicked"}, {"event": "bought"}, {"event": "shown", "article_id": "x"}):
+        reply = deflection(server, **bad)
+        assert reply.status_code == 400 and reply.json()["error"]["code"], bad
+
+    params = {
+        "since": since.isoformat(),
+        "until": (datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+    }
+    url = server.http + "/api/v1/reports/deflection"
+    assert httpx.get(url, params=params, headers=tokens["alice"]).status_code == 403
+    report = httpx.get(url, params=params, headers=tokens["sam"]).json()
+    assert (report["shown"], report["clicked"], report["chat_started"]) == (2, 1, 1)
+    assert report["deflected"] == 1 and report["deflection_rate"] == 0.5
+    assert report["articles"] == [{"id": live["id"], "title": live["title"], "clicks": 1}]
+    bad = httpx.get(url, params={"since": "soon"}, headers=tokens["sam"])
+    assert bad.status_code == 400

@@ -64,6 +64,23 @@ name = "customer"
 label = "Already a customer?"
 type = "boolean"
 
+[[routing.intake]]
+name = "the shop's widget"
+when = "context.widget == 'shop'"
+queue = "sales"
+
+[[webchat.widgets]]
+id = "shop"
+
+[[webchat.widgets.prechat]]
+name = "order"
+label = "Order number"
+required = true
+max_length = 10
+
+[[webchat.widgets]]
+id = "plain"                   # no survey: any answers
+
 [[proactive]]
 name = "pricing"
 when = "page_url contains '/pricing' and seconds_on_page >= 30 and agents_available"
@@ -127,6 +144,7 @@ def test_the_widget_config_lists_the_survey(srv: Server):
     reply = httpx.get(srv.http + "/api/v1/webchat/config")
     assert reply.status_code == 200
     assert reply.json() == {
+        "widget": "default",
         "prechat": {
             "fields": [
                 {
@@ -195,6 +213,84 @@ async def test_answers_drive_intake_and_are_shown_on_the_offer(srv: Server):
     assert offer["context"]["prechat"] == {"topic": "billing", "customer": True, "order": "A1"}
     await send(ws, type="reject", offer_id=offer["offer_id"])
     await asyncio.gather(ws.close(), v.close())
+
+
+def session(srv: Server, **body: Any) -> httpx.Response:
+    return httpx.post(srv.http + "/api/v1/webchat/sessions", json={"name": "Kim", **body})
+
+
+def test_each_widget_has_its_own_survey(srv: Server):
+    shop = httpx.get(srv.http + "/api/v1/webchat/config", params={"widget": "shop"}).json()
+    assert shop["widget"] == "shop"
+    assert shop["prechat"]["fields"] == [
+        {
+            "name": "order",
+            "label": "Order number",
+            "type": "text",
+            "required": True,
+            "max_length": 10,
+        }
+    ]
+    plain = httpx.get(srv.http + "/api/v1/webchat/config", params={"widget": "plain"}).json()
+    assert plain["prechat"]["fields"] == []
+    named = httpx.get(srv.http + "/api/v1/webchat/config", params={"widget": "default"}).json()
+    assert [f["name"] for f in named["prechat"]["fields"]] == ["topic", "order", "customer"]
+
+
+def test_an_unknown_widget_is_a_clear_error_and_nothing_is_stored(srv: Server):
+    reply = httpx.get(srv.http + "/api/v1/webchat/config", params={"widget": "nope"})
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["code"] == "unknown_widget"
+    assert error["message"] == "unknown widget 'nope'; widgets: default, shop, plain"
+    before = conversations(srv)
+    for widget in ("nope", "", "x" * 65):
+        reply = session(srv, widget=widget, prechat={"order": "A-1"})
+        assert reply.status_code == 400, reply.text
+    assert session(srv, widget="nope").json()["error"]["code"] == "unknown_widget"
+    assert conversations(srv) == before
+
+
+@pytest.mark.parametrize(
+    ("widget", "prechat", "code", "field"),
+    [
+        ("shop", {}, "missing_field", "prechat.order"),
+        ("shop", {"order": "A-1", "topic": "cards"}, "invalid_field", "prechat.topic"),
+        ("shop", {"order": "A-123456789"}, "invalid_field", "prechat.order"),
+        ("default", {"order": "A-1"}, "missing_field", "prechat.topic"),
+    ],
+)
+def test_answers_are_checked_against_the_widgets_own_survey(
+    srv: Server, widget: str, prechat: dict[str, Any], code: str, field: str
+):
+    reply = session(srv, widget=widget, prechat=prechat)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == code and error["message"].startswith(field + ":")
+
+
+async def test_a_widgets_answers_and_id_reach_intake_and_the_offer(srv: Server):
+    ws, _ = await agent(srv.ws, new_agent(srv, queues=["sales"]))
+    reply = session(srv, widget="shop", prechat={"order": " A-1 "}, context={"widget": "fake"})
+    assert reply.status_code == 201, reply.text
+    created = reply.json()
+    v, _ = await visitor(srv.ws, created["visitor_token"])
+    await send(v, type="message", client_msg_id=msg_id(), text="where is my order?")
+    offer = await recv_until(ws, "offer", conversation_id=created["conversation_id"])
+    assert offer["queue"] == "sales"
+    assert offer["context"]["prechat"] == {"order": "A-1"}
+    boss = bearer(token(srv.http, "boss", PASSWORD))
+    path = f"/api/v1/conversations/{created['conversation_id']}/context"
+    stored = httpx.get(srv.http + path, headers=boss).json()
+    assert stored["context"]["widget"] == "shop"  # the server's, not the page's
+    # Closed, so that no later test's sales agent is busy with it.
+    closed = httpx.post(
+        f"{srv.http}/api/v1/conversations/{created['conversation_id']}/close", headers=boss
+    )
+    assert closed.status_code == 200, closed.text
+    await asyncio.gather(ws.close(), v.close())
+    anything = session(srv, widget="plain", prechat={"free": ["form", 1]})
+    assert anything.status_code == 201, anything.text
 
 
 # -- proactive -------------------------------------------------------------------

@@ -13,15 +13,18 @@ from hypothesis import strategies as st
 
 from reports import (
     ConversationFacts,
+    Durations,
     SlaFacts,
     SurveyFacts,
     breakdown,
+    calendar_for,
     nps_score,
     percentile,
     summarize,
     to_csv,
 )
-from reports.kpis import by_day
+from reports.kpis import Between, by_day
+from sla.calendar import Calendar
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -180,32 +183,141 @@ def test_csv_has_a_header_the_whole_period_and_each_group():
     assert [r[:2] for r in rows[2:]] == [["queue", "q1"], ["queue", "q2"]]
 
 
-def test_durations_in_business_time_with_a_calendar():
-    from sla.calendar import Calendar
+FRIDAY = datetime(2026, 11, 27, 15, 50, tzinfo=UTC)  # 16:50 in Rome, 10:50 in New York
+MONDAY = datetime(2026, 11, 30, 8, 10, tzinfo=UTC)  # 09:10 in Rome, 03:10 in New York
 
-    office = Calendar("office", "Europe/Rome", [[(9 * 60, 17 * 60)]] * 5 + [[], []])
+
+def office(zone: str) -> Calendar:
+    """09:00-17:00 on weekdays."""
+    return Calendar(zone, zone, [[(9 * 60, 17 * 60)]] * 5 + [[], []])
+
+
+def counting(calendar: Calendar) -> Between:
+    return lambda start, end: calendar.between(start, end).total_seconds()
+
+
+def weekend_ticket(cid: str) -> ConversationFacts:
+    """Asked Friday afternoon, answered Monday morning, closed an hour later."""
+    return ConversationFacts(
+        id=cid,
+        channel="email",
+        queue="default",
+        agent_id="u_a",
+        status="closed",
+        created_at=FRIDAY,
+        closed_at=MONDAY + timedelta(hours=1),
+        first_customer_at=FRIDAY,
+        first_reply_at=MONDAY,
+        first_agent_at=MONDAY,
+    )
+
+
+def test_each_conversation_counts_in_the_calendar_of_its_own_sla_policy():
+    calendars = {
+        "rome": counting(office("Europe/Rome")),
+        "new york": counting(office("America/New_York")),
+    }
+    slas = [
+        SlaFacts("r", "succeeded", "first_response", "rome"),
+        SlaFacts("r", "succeeded", "resolution", "rome"),
+        SlaFacts("n", "succeeded", "first_response", "new york"),
+        SlaFacts("n", "succeeded", "resolution", "new york"),
+    ]
+    facts = [weekend_ticket("r"), weekend_ticket("n"), weekend_ticket("plain")]
+    durations = Durations(slas, calendars)
+    elapsed_first = (MONDAY - FRIDAY).total_seconds()
+    # Rome: 16:50-17:00 Friday and 09:00-09:10 Monday. New York: 10:50-17:00
+    # Friday, nothing Monday before 03:10. No policy: 24x7.
+    assert durations.first_response(facts[0]) == 1200.0
+    assert durations.first_response(facts[1]) == 6 * 3600 + 600.0
+    assert durations.first_response(facts[2]) == elapsed_first
+    # Resolution from Friday 16:50 Rome (10:50 New York) to Monday 10:10 Rome.
+    assert durations.resolution(facts[0]) == 600.0 + 70 * 60
+    assert durations.resolution(facts[1]) == 6 * 3600 + 600.0
+    kpis = summarize(facts, (), slas, durations)
+    assert kpis["first_response_seconds"]["median"] == 6 * 3600 + 600.0
+    assert kpis["first_response_seconds"]["p90"] == pytest.approx(
+        (6 * 3600 + 600.0) + 0.8 * (elapsed_first - (6 * 3600 + 600.0))
+    )
+    by_queue = breakdown(facts, lambda f: f.channel, (), slas, durations)
+    assert by_queue["email"] == kpis
+    # Without calendars (or with names no longer configured) all count 24x7.
+    plain = summarize(facts, (), slas)
+    assert plain["first_response_seconds"] == {"median": elapsed_first, "p90": elapsed_first}
+
+
+def test_a_kpi_without_its_own_instance_takes_the_calendar_the_others_share():
+    assert calendar_for({"first_response": "rome", "resolution": None}, "resolution") is None
+    assert calendar_for({"first_response": "rome"}, "resolution") == "rome"
+    assert calendar_for({"first_response": "rome", "other": "rome"}, "resolution") == "rome"
+    assert calendar_for({"first_response": "rome", "other": "ny"}, "resolution") is None
+    assert calendar_for({"first_response": None}, "resolution") is None
+    assert calendar_for({}, "resolution") is None
+    durations = Durations(
+        [SlaFacts("r", "in_progress", "first_response", "rome")],
+        {"rome": counting(office("Europe/Rome"))},
+    )
+    assert durations.resolution(weekend_ticket("r")) == 600.0 + 70 * 60
+    assert durations.calendar("r", "resolution") == "rome"
+    assert durations.calendar("other", "resolution") is None
+
+
+def test_each_duration_is_counted_once_however_many_breakdowns_ask():
+    calls = 0
 
     def between(start: datetime, end: datetime) -> float:
-        return office.between(start, end).total_seconds()
+        nonlocal calls
+        calls += 1
+        return (end - start).total_seconds()
 
-    friday = datetime(2026, 11, 27, 15, 50, tzinfo=UTC)  # 16:50 in Rome
-    monday = datetime(2026, 11, 30, 8, 10, tzinfo=UTC)  # 09:10 in Rome
-    facts = [
-        ConversationFacts(
-            id="w",
-            channel="email",
-            queue="default",
-            agent_id="u_a",
-            status="closed",
-            created_at=friday,
-            closed_at=monday + timedelta(hours=1),
-            first_customer_at=friday,
-            first_reply_at=monday,
-            first_agent_at=monday,
+    slas = [SlaFacts("r", "succeeded", "first_response", "rome")]
+    durations = Durations(slas, {"rome": between})
+    facts = [weekend_ticket("r")]
+    summarize(facts, (), slas, durations)
+    breakdown(facts, lambda f: f.queue, (), slas, durations)
+    breakdown(facts, by_day, (), slas, durations)
+    assert calls == 2  # first response and resolution, once each
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3 * 86_400),
+            st.integers(0, 3 * 86_400),
+            st.sampled_from(["rome", "new york", None]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_business_time_never_exceeds_elapsed_time(items: list[tuple[int, int, str | None]]):
+    calendars = {
+        "rome": counting(office("Europe/Rome")),
+        "new york": counting(office("America/New_York")),
+    }
+    facts, slas = [], []
+    for n, (wait, stay, calendar) in enumerate(items):
+        start = FRIDAY + timedelta(seconds=wait)
+        facts.append(
+            ConversationFacts(
+                id=str(n),
+                channel="webchat",
+                queue="default",
+                agent_id=None,
+                status="closed",
+                created_at=FRIDAY,
+                closed_at=start + timedelta(seconds=stay),
+                first_customer_at=FRIDAY,
+                first_reply_at=start,
+                first_agent_at=start,
+            )
         )
-    ]
-    plain = summarize(facts)
-    business = summarize(facts, between=between)
-    assert plain["first_response_seconds"]["median"] == (monday - friday).total_seconds()
-    assert business["first_response_seconds"] == {"median": 1200.0, "p90": 1200.0}
-    assert business["resolution_seconds"]["median"] == 1200.0 + 3600.0
+        slas.append(SlaFacts(str(n), "succeeded", "first_response", calendar))
+    durations = Durations(slas, calendars)
+    for fact, (wait, stay, calendar) in zip(facts, items, strict=True):
+        first = durations.first_response(fact)
+        assert first is not None and 0 <= first <= wait
+        if calendar is None:
+            assert first == wait
+        resolution = durations.resolution(fact)
+        assert resolution is not None and 0 <= resolution <= wait + stay

@@ -394,10 +394,3 @@ def test_only_supervisors_and_admins_see_kpis(server: Server):
     assert get(server, user="ada", **PERIOD).status_code == 200
     anonymous = http_get(server.http + "/api/v1/reports/kpis", params=PERIOD)
     assert anonymous.status_code == 401
-
-
-def test_an_unknown_calendar_is_400(server: Server):
-    reply = get(server, calendar="office", **PERIOD)
-    assert reply.status_code == 400
-    assert reply.json()["error"]["code"] == "invalid_field"
-    assert "office" in reply.json()["error"]["message"]

@@ -53,12 +53,43 @@ closures = [{start = "2026-12-07T12:00:00Z", end = "2026-12-07T15:00:00Z"}]
         ),
         ('[[scheduling.calendars]]\nname = "a"\nmondey = ["09:00-12:00"]', "mondey"),
         (
-            '[[scheduling.calendars]]\nname = "a"\n[[scheduling.calendars]]\nname = "a"',
+            '[[scheduling.calendars]]\nname = "a"\nmonday = ["09:00-12:00"]\n'
+            '[[scheduling.calendars]]\nname = "a"\nmonday = ["09:00-12:00"]',
             "used twice",
         ),
+        (
+            '[[scheduling.calendars]]\nname = "a"\nmonday = ["09:00-12:00"]\nclosures = ['
+            '{start = "2026-12-07T09:00:00Z", end = "2026-12-07T12:00:00Z"},'
+            '{start = "2026-12-07T11:00:00Z", end = "2026-12-07T13:00:00Z"}]',
+            "closures overlap",
+        ),
+        ('[[scheduling.calendars]]\nname = "a"', "no open hours on any day"),
+        ('default_calendar = "nowhere"', r"scheduling.default_calendar: unknown calendar .*24x7"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected) as info:
         _load(tmp_path, "[scheduling]\n" + text + "\n")
     assert "scheduling" in str(info.value)
+
+
+def test_default_calendar_may_name_any_calendar(tmp_path: Path) -> None:
+    """Ours, the service desk's business hours, or the built-in "24x7"."""
+    for name in ("field", "office", "24x7"):
+        settings = _load(
+            tmp_path,
+            f"""
+[[calendars]]
+name = "office"
+timezone = "Europe/Rome"
+monday = ["09:00-18:00"]
+
+[scheduling]
+default_calendar = "{name}"
+
+[[scheduling.calendars]]
+name = "field"
+monday = ["08:00-16:00"]
+""",
+        )
+        assert settings.scheduling.default_calendar == name  # type: ignore[attr-defined]

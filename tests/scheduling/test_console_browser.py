@@ -57,7 +57,7 @@ def test_an_agent_books_and_cancels_a_visit_from_the_conversation(
     sam = bearer(token(web.http, "sam", AGENT_PASSWORD))
     tech = httpx.post(
         web.http + "/api/v1/resources",
-        json={"name": "Marco Rossi", "kind": "person", "skills": {"repair": 4}},
+        json={"name": "Marco Rossi", "kind": "person", "skills": {"repair": 4}, "calendar": "24x7"},
         headers=sam,
     ).json()
     service = httpx.post(

@@ -232,3 +232,78 @@ def test_many_requirements_go_through_cp_sat() -> None:
     # The five most proficient (levels 5, 4, 3, 3, 2) of 1, 2, 3, 4, 5, 1, 2, 3.
     levels = {r.id: r.skills["repair"] for r in pool}
     assert sum(levels[r] for r in slot.resources) == 17
+
+
+def test_a_service_that_never_fits_has_no_first_possible_slot() -> None:
+    """``first_possible`` tells "never" (bad input) from "all booked"."""
+    tech = Resource("r_tech", "Tech", "person", {"fix": 3}, calendar="office", site="north")
+    kit = Resource("r_kit", "Kit", "equipment", site="south")
+    schedule = Schedule([tech, kit], {"office": OFFICE})
+    week = timedelta(weeks=2)
+    step = timedelta(minutes=15)
+    fits = Service("s1", "visit", timedelta(hours=2), (Requirement("person"),))
+    assert schedule.first_possible(fits, MONDAY, week, step) is not None
+    # Fully booked: no slot now, but one were nothing booked.
+    booked = Schedule(
+        [tech, kit],
+        {"office": OFFICE},
+        [Booking("r_tech", to_seconds(MONDAY), to_seconds(MONDAY + week))],
+    )
+    assert booked.search(SearchRequest(fits, MONDAY, MONDAY + week, count=1, step=step)) == []
+    assert booked.first_possible(fits, MONDAY, week, step) is not None
+    # Longer than any working stretch (Tuesday 09:00-18:00 is the longest).
+    too_long = Service("s2", "overhaul", timedelta(hours=10), (Requirement("person"),))
+    assert schedule.first_possible(too_long, MONDAY, week, step) is None
+    buffered = Service(
+        "s3",
+        "visit",
+        timedelta(hours=8),
+        (Requirement("person"),),
+        buffer_before=timedelta(hours=2),
+    )
+    assert schedule.first_possible(buffered, MONDAY, week, step) is None
+    # Sites that never match.
+    apart = Service(
+        "s4",
+        "visit",
+        timedelta(hours=1),
+        (Requirement("person"), Requirement("equipment")),
+        same_site=True,
+    )
+    assert schedule.first_possible(apart, MONDAY, week, step) is None
+    # A time-of-day limit outside working hours.
+    evening = Service(
+        "s5",
+        "visit",
+        timedelta(hours=1),
+        (Requirement("person"),),
+        earliest_start=time(19),
+        timezone="Europe/Rome",
+    )
+    assert schedule.first_possible(evening, MONDAY, week, step) is None
+
+
+def test_the_customers_zone_is_the_first_known_one() -> None:
+    from scheduling.messages import pick_zone
+
+    assert pick_zone([("appointment", None), ("customer", "Asia/Tokyo"), ("server", "UTC")]) == (
+        "customer",
+        "Asia/Tokyo",
+    )
+    # A browser's guess that is not a zone is passed over, not an error.
+    assert pick_zone([("browser", "Mars/Base"), ("calendar", "Europe/Rome")]) == (
+        "calendar",
+        "Europe/Rome",
+    )
+    assert pick_zone([("customer", ""), ("browser", None)]) == ("default", "UTC")
+
+
+def test_a_phone_number_gives_a_zone_only_when_it_shows_one_time() -> None:
+    from scheduling.messages import phone_zone
+
+    at = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    assert phone_zone("+393471234567", at) == "Europe/Rome"  # Rome or the Vatican
+    assert phone_zone("+81312345678", at) == "Asia/Tokyo"
+    assert phone_zone("+12125551234", at) == "America/New_York"
+    assert phone_zone("+79161234567", at) is None  # a Russian mobile: sixteen zones
+    assert phone_zone("not a number", at) is None and phone_zone(None, at) is None

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.support.channels import seeded_users
 from tests.support.clients import bearer, new_session, token
 from tests.support.server import Server
 
@@ -67,7 +68,7 @@ def skill() -> str:
 
 
 def person(api: Api, name: str, skills: dict[str, int], **extra: Any) -> str:
-    body = {"name": name, "kind": "person", "skills": skills, **extra}
+    body = {"name": name, "kind": "person", "skills": skills, "calendar": "24x7", **extra}
     return str(api.post("/api/v1/resources", body, expect=201).json()["id"])
 
 
@@ -88,7 +89,9 @@ def test_search_book_list_cancel(sam: Api, alice: Api) -> None:
     bob = person(sam, "Bob", {s: 5})
     kit = str(
         sam.post(
-            "/api/v1/resources", {"name": "Kit", "kind": "equipment", "site": "north"}, expect=201
+            "/api/v1/resources",
+            {"name": "Kit", "kind": "equipment", "site": "north", "calendar": "24x7"},
+            expect=201,
         ).json()["id"]
     )
     service = visit(
@@ -431,7 +434,10 @@ def test_bad_input_is_a_clear_error_and_stores_nothing(sam: Api, alice: Api) -> 
         {"start": z(day), "end": z(day + timedelta(hours=3))},
         {"start": z(day + timedelta(hours=2)), "end": z(day + timedelta(hours=4))},
     ]
-    reply = sam.post("/api/v1/resources", {"name": "x", "kind": "person", "closures": overlapping})
+    reply = sam.post(
+        "/api/v1/resources",
+        {"name": "x", "kind": "person", "calendar": "24x7", "closures": overlapping},
+    )
     assert "overlap" in reply.json()["error"]["message"] and reply.status_code == 400
     assert code(
         sam.post("/api/v1/resources", {"name": "x", "kind": "person", "skills": {s: 9}}), 400
@@ -461,6 +467,68 @@ def test_bad_input_is_a_clear_error_and_stores_nothing(sam: Api, alice: Api) -> 
     # Nothing was stored by any of that.
     assert len(sam.get("/api/v1/resources").json()["resources"]) == before + 1  # "Weak"
     assert sam.get("/api/v1/appointments", resource=tech).json()["appointments"] == []
+
+
+def test_a_resource_without_a_calendar_is_refused_never_taken_as_24x7(
+    backend_url: str, sam: Api, alice: Api
+) -> None:
+    def error(reply: httpx.Response, status: int) -> dict[str, str]:
+        assert reply.status_code == status, reply.text
+        found: dict[str, str] = reply.json()["error"]
+        return found
+
+    # Created naming no calendar (and no default_calendar): stored, but
+    # searching and booking with it are refused, never answered as if 24x7.
+    s = skill()
+    tech = person(sam, "Has one", {s: 3})
+    service = visit(sam, s)
+    old = str(
+        sam.post(
+            "/api/v1/resources",
+            {"name": "Old row", "kind": "person", "skills": {s: 4}},
+            expect=201,
+        ).json()["id"]
+    )
+    day = monday_ahead()
+    window = {"service_id": service["id"], "from": z(day), "until": z(day + timedelta(1))}
+    found = error(alice.post("/api/v1/schedule/search", window), 400)
+    assert found["code"] == "no_calendar" and "Old row" in found["message"]
+    book = {"service_id": service["id"], "start": z(day + timedelta(hours=9))}
+    found = error(alice.post("/api/v1/appointments", {**book, "resources": [old]}), 400)
+    assert found["code"] == "no_calendar"
+    assert error(sam.post("/api/v1/services", {**visit_body(s)}), 400)["code"] == "no_calendar"
+    # The resource with a calendar is still bookable on its own.
+    alice.post("/api/v1/appointments", {**book, "resources": [tech]}, expect=201)
+
+
+def test_a_service_that_can_never_happen_is_refused(sam: Api, alice: Api) -> None:
+    s = skill()
+    north = person(sam, "North tech", {s: 3}, site="north")
+    kit = str(
+        sam.post(
+            "/api/v1/resources",
+            {"name": "South kit", "kind": "equipment", "site": "south", "calendar": "24x7"},
+            expect=201,
+        ).json()["id"]
+    )
+    apart = {
+        **visit_body(s),
+        "requires": [{"kind": "person", "resource": north}, {"kind": "equipment", "resource": kit}],
+        "same_site": True,
+    }
+    reply = sam.post("/api/v1/services", apart, expect=400)
+    assert reply.json()["error"]["code"] == "unsatisfiable"
+    assert "even with nothing booked" in reply.json()["error"]["message"]
+    # Without same_site the same two can meet.
+    sam.post("/api/v1/services", {**apart, "same_site": False}, expect=201)
+
+
+def visit_body(skill_name: str) -> dict[str, Any]:
+    return {
+        "name": "home visit",
+        "duration": "1h",
+        "requires": [{"kind": "person", "skills": {skill_name: 3}}],
+    }
 
 
 CALENDAR_CONFIG = """
@@ -575,16 +643,74 @@ def test_a_person_linked_to_an_agent_takes_its_routing_skills(server: Server, sa
         expect=201,
     )
     linked = sam.post(
-        "/api/v1/resources", {"name": "Tech", "kind": "person", "user": username}, expect=201
+        "/api/v1/resources",
+        {"name": "Tech", "kind": "person", "user": username, "calendar": "24x7"},
+        expect=201,
     ).json()
     assert linked["user"] == username and linked["skills"] == {"boilers": 4}
     own = sam.post(
         "/api/v1/resources",
-        {"name": "Tech", "kind": "person", "user": username, "skills": {"gas": 2}},
+        {
+            "name": "Tech",
+            "kind": "person",
+            "user": username,
+            "skills": {"gas": 2},
+            "calendar": "24x7",
+        },
         expect=201,
     ).json()
     assert own["skills"] == {"gas": 2}
     reply = sam.post(
-        "/api/v1/resources", {"name": "Ghost", "kind": "person", "user": "nobody-here"}, expect=400
+        "/api/v1/resources",
+        {"name": "Ghost", "kind": "person", "user": "nobody-here", "calendar": "24x7"},
+        expect=400,
     )
     assert reply.json()["error"]["code"] == "unknown_user"
+
+
+def _short_hours(hours: str) -> str:
+    days = "\n".join(
+        f'{d} = ["{hours}"]'
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+    return f"""
+[scheduling]
+default_calendar = "short"
+
+[[scheduling.calendars]]
+name = "short"
+timezone = "Europe/Rome"
+{days}
+"""
+
+
+def test_a_service_that_can_no_longer_happen_is_an_error_at_search(tmp_path: Path) -> None:
+    """After a restart with shorter hours, a 90-minute visit fits no day: the
+    search says so (400 ``unsatisfiable``) instead of an empty "no time free"."""
+    url = f"sqlite:///{tmp_path / 'switchboard.sqlite3'}"
+    first = Server(tmp_path, url, config=_short_hours("09:00-11:00"), **seeded_users())
+    with first:
+        sam = Api(first.http, "sam")
+        # default_calendar: a resource that names none gets it.
+        tech = sam.post("/api/v1/resources", {"name": "Tech", "kind": "person"}, expect=201).json()
+        assert tech["calendar"] == "short"
+        requires = [{"kind": "person", "resource": tech["id"]}]
+        body = {"name": "visit", "duration": "90m", "requires": requires}
+        service = sam.post("/api/v1/services", body, expect=201).json()
+        # Longer than the working day: refused when defined.
+        reply = sam.post("/api/v1/services", {**body, "duration": "3h"}, expect=400)
+        assert reply.json()["error"]["code"] == "unsatisfiable"
+    second = Server(tmp_path, url, config=_short_hours("09:00-10:00"))
+    with second:
+        sam = Api(second.http, "sam")
+        day = monday_ahead()
+        window = {"service_id": service["id"], "from": z(day), "until": z(day + timedelta(7))}
+        reply = sam.post("/api/v1/schedule/search", window, expect=400)
+        assert reply.json()["error"]["code"] == "unsatisfiable"
+        assert "visit" in reply.json()["error"]["message"]
+        # A 30-minute visit still fits: an empty answer there means "booked".
+        short = sam.post("/api/v1/services", {**body, "duration": "30m"}, expect=201).json()
+        slots = sam.post(
+            "/api/v1/schedule/search", {**window, "service_id": short["id"]}, expect=200
+        ).json()["slots"]
+        assert slots

@@ -34,6 +34,7 @@ kpi = "resolution"
 warn_after = "4h"
 fail_after = "8h"
 on_failure = ["notify", "raise_priority", "queue:default", "email:boss@example.com"]
+on_warning = ["reassign", "reassign:default"]
 
 [[sla]]
 name = "case"
@@ -63,6 +64,7 @@ def test_the_protocol_example_loads(tmp_path: Path):
     policy = settings.sla[0]
     assert policy.kpis[0].warn_after == timedelta(minutes=2)
     assert settings.sla[1].kpis[0].on_failure[1] == "raise_priority"
+    assert settings.sla[1].kpis[0].on_warning == ["reassign", "reassign:default"]
     assert settings.sla[2].pause_on == ["on_hold", "waiting_for_details"]
     calendar = settings.calendars[0].build()
     assert calendar.zone.key == "Europe/Rome"
@@ -129,6 +131,16 @@ POLICY = (
             POLICY.replace('fail_after = "2m"', 'fail_after = "2m", on_failure = ["queue:vip"]'),
             "sla[0].kpis[0].on_failure",
             "not a routing queue",
+        ),
+        (
+            POLICY.replace('fail_after = "2m"', 'fail_after = "2m", on_warning = ["reassign:vip"]'),
+            "sla[0].kpis[0].on_warning",
+            "not a routing queue",
+        ),
+        (
+            POLICY.replace('fail_after = "2m"', 'fail_after = "2m", on_warning = ["reassign:"]'),
+            "sla.0.kpis.0.on_warning",
+            "unknown action",
         ),
         (POLICY.replace('"first_response"', '"answered"'), "sla.0.kpis.0", "succeed_when"),
         (POLICY + POLICY, "sla[1].name", "defined twice"),

@@ -37,6 +37,25 @@ POLICIES = [
     ),
     SlaPolicy.model_validate(
         {
+            "name": "case answer",
+            "applies_to": "case",
+            "when": "title == 'Answer me'",
+            "kpis": [
+                {"kpi": "first_response", "warn_after": "1m", "fail_after": "2m"},
+                {"kpi": "resolution", "warn_after": "1h", "fail_after": "2h"},
+            ],
+        }
+    ),
+    SlaPolicy.model_validate(
+        {
+            "name": "premium case",
+            "applies_to": "case",
+            "when": "entitlement.name == 'Premium' and priority in ['high', 'urgent']",
+            "kpis": [{"kpi": "resolution", "warn_after": "10m", "fail_after": "20m"}],
+        }
+    ),
+    SlaPolicy.model_validate(
+        {
             "name": "chat",
             "kpis": [
                 {"kpi": "first_response", "warn_after": "1m", "fail_after": "2m"},
@@ -290,3 +309,115 @@ async def test_two_timers_announce_a_due_warning_and_failure_once(runtime):
     assert announced.count("noncompliant") == 1
     entries = by_kpi(await sla.for_subject("case", cid))
     assert entries["resolution"]["status"] == "noncompliant"
+
+
+def generations(instances: list[Any], kpi: str) -> list[tuple[int, str]]:
+    return [(i.generation, i.status.value) for i in instances if i.kpi == kpi]
+
+
+async def test_each_reactivation_starts_the_case_clocks_again_as_a_new_generation(runtime):
+    sla, clock = runtime
+    cid = f"cas_r{clock.now}"
+    await sla.case_changed(case(cid))
+    for _ in range(2):
+        clock.now += 60
+        await sla.case_changed(case(cid, status="resolved", reason="problem_solved"))
+        clock.now += 60
+        await sla.case_changed(case(cid), event="reactivated")
+        # Told twice (another node, a retry): what runs is not started again.
+        await sla.case_changed(case(cid), event="reactivated")
+    instances = await sla.store.of_subject("case", cid)
+    assert generations(instances, "resolution") == [
+        (0, "succeeded"),
+        (1, "succeeded"),
+        (2, "in_progress"),
+    ]
+    # The custom KPI's condition does not hold: it starts again each time too.
+    assert [g for g, _ in generations(instances, "researched")] == [0, 1, 2]
+    latest = next(i for i in instances if i.kpi == "resolution" and i.generation == 2)
+    assert latest.started_at == clock.now
+    assert latest.warning_at == clock.now + 3600
+    assert sla.board.get(latest.id) is not None  # the timer knows it
+
+
+async def test_a_reactivated_case_keeps_a_first_response_it_had_and_restarts_a_cancelled_one(
+    runtime,
+):
+    sla, clock = runtime
+    answered, unanswered = f"cas_a{clock.now}", f"cas_u{clock.now}"
+    for cid in (answered, unanswered):
+        await sla.case_changed(case(cid, title="Answer me"))
+    clock.now += 60
+    await sla.case_changed(case(answered, status="resolved", reason="problem_solved"))
+    await sla.case_changed(case(unanswered, status="cancelled", reason="cancelled"))
+    clock.now += 60
+    for cid in (answered, unanswered):
+        await sla.case_changed(case(cid, title="Answer me"), event="reactivated")
+    mine = await sla.store.of_subject("case", answered)
+    assert generations(mine, "first_response") == [(0, "succeeded")]
+    assert generations(mine, "resolution") == [(0, "succeeded"), (1, "in_progress")]
+    theirs = await sla.store.of_subject("case", unanswered)
+    assert generations(theirs, "first_response") == [(0, "cancelled"), (1, "in_progress")]
+    assert generations(theirs, "resolution") == [(0, "cancelled"), (1, "in_progress")]
+    # A custom KPI whose condition already holds is not started again.
+    done = f"cas_d{clock.now}"
+    await sla.case_changed(case(done))
+    await sla.case_changed(case(done, status="resolved", reason="problem_solved"))
+    await sla.case_changed(case(done, reason="researching"), event="reactivated")
+    assert generations(await sla.store.of_subject("case", done), "researched") == [(0, "cancelled")]
+
+
+async def test_after_a_restart_a_reply_answers_the_case_and_its_owner_hears(runtime):
+    from cases.config import CasesConfig
+    from gateway.cases_runtime import CaseRuntime
+    from gateway.hub import user_topic
+
+    sla, clock = runtime
+    services = sla.services
+    cases = CaseRuntime(services, CasesConfig(), [])
+    await cases.start()
+    second: SlaRuntime | None = None
+    try:
+        conversation = await services.open_conversation(channel="webchat", name="Sue")
+        made, _ = await cases.create(
+            title="Answer me", actor=None, conversation_id=conversation.id, owner_id="u_owner"
+        )
+        assert by_kpi(await sla.for_subject("case", made.id))["first_response"]["status"] == (
+            "in_progress"
+        )
+        # The server restarts: nothing has told the new runtime about the case.
+        await sla.stop()
+        second = SlaRuntime(services, now=clock)
+        services.sla = second
+        await second.start()
+        frames = Frames()
+        await services.hub.subscribe(user_topic("u_owner"), frames)
+        await say(services, conversation.id, "agent", "on it")
+        await second.settled()
+        entry = by_kpi(await second.for_subject("case", made.id))["first_response"]
+        assert entry["status"] == "succeeded"
+        heard = [f for f in frames.seen if f["id"] == made.id and f["kpi"] == "first_response"]
+        assert [f["status"] for f in heard] == ["succeeded"]
+    finally:
+        await cases.stop()
+        if second is not None:
+            await second.stop()
+            services.sla = sla
+
+
+async def test_a_case_policy_chooses_by_entitlement_and_priority(runtime):
+    sla, clock = runtime
+    premium = {"id": "ent_1", "name": "Premium", "remaining": 3, "kind": "cases"}
+    chosen = f"cas_e{clock.now}"
+    await sla.case_changed(
+        case(chosen, priority="urgent", entitlement=premium, customer=None, title="x")
+    )
+    assert [(e["sla"], e["kpi"]) for e in await sla.for_subject("case", chosen)] == [
+        ("premium case", "resolution")
+    ]
+    for other in (
+        case(f"cas_n{clock.now}", priority="normal", entitlement=premium, customer=None),
+        case(f"cas_b{clock.now}", priority="urgent", entitlement={"name": "Basic"}, customer=None),
+    ):
+        await sla.case_changed(other)
+        assert await sla.for_subject("case", other["id"]) == []

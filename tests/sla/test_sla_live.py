@@ -5,7 +5,7 @@ restart without firing twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,49 @@ from tests.support.clients import (
     visitor,
 )
 from tests.support.server import Server
+from tests.support.services import scratch_postgres
 
 CONFIG = """
+[routing.queues.default]
+[routing.queues.escalations]
+
+[[sla]]
+name = "held too long"
+when = "customer.name == 'Held'"
+[[sla.kpis]]
+kpi = "first_response"
+warn_after = "1s"
+fail_after = "1h"
+on_warning = ["notify", "reassign:escalations"]
+
+[[sla]]
+name = "waiting line"
+when = "customer.name == 'Waiting'"
+[[sla.kpis]]
+kpi = "first_response"
+warn_after = "1s"
+fail_after = "1h"
+on_warning = ["queue:escalations"]
+
+[[sla]]
+name = "again"
+applies_to = "case"
+when = "title == 'Again'"
+[[sla.kpis]]
+kpi = "first_response"
+warn_after = "1h"
+fail_after = "2h"
+[[sla.kpis]]
+kpi = "resolution"
+warn_after = "2s"
+fail_after = "1h"
+on_warning = ["notify", "raise_priority", "reassign", "email:cases@example.com"]
+[[sla.kpis]]
+kpi = "root_caused"
+warn_after = "1h"
+fail_after = "2h"
+succeed_when = "fields.root_cause != null"
+
 [[sla]]
 name = "fast chat"
 when = "customer.name == 'Fast'"
@@ -95,11 +136,24 @@ class Rig:
         return [m for m in self.relay.received if address in m.rcpt_tos]
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of this module's own: its seeded accounts and clocks meet
+    no other module's (the session's shared server adds its users by hand)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sladb') / 'sla.sqlite3'}"
+    else:
+        with scratch_postgres() as url:
+            yield url
+
+
 @pytest.fixture(scope="module")
-async def rig(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
+async def rig(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
     async with SmtpSink() as relay:
         workdir = tmp_path_factory.mktemp("sla")
-        server = Server(workdir, backend_url, config=CONFIG, **mail_env(relay))
+        server = Server(workdir, database_url, config=CONFIG, **mail_env(relay))
         await asyncio.to_thread(server.start)
         try:
             yield Rig(server, relay)
@@ -201,7 +255,19 @@ async def test_agent_reply_in_time_succeeds_and_the_owner_hears_of_it(rig: Rig):
     await asyncio.gather(a.close(), v.close())
 
 
-async def test_warning_due_while_down_fires_once_on_start(backend_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def own_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of the module's backend, for a server of one test."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'own.sqlite3'}"
+    else:
+        with scratch_postgres() as url:
+            yield url
+
+
+async def test_warning_due_while_down_fires_once_on_start(
+    own_database_url: str, tmp_path: Path
+) -> None:
     async with SmtpSink() as relay:
 
         def mails(cid: str) -> int:
@@ -216,7 +282,7 @@ async def test_warning_due_while_down_fires_once_on_start(backend_url: str, tmp_
             await v.close()
             return cid, started
 
-        server = Server(tmp_path, backend_url, config=RESTART_CONFIG, **mail_env(relay))
+        server = Server(tmp_path, own_database_url, config=RESTART_CONFIG, **mail_env(relay))
         await asyncio.to_thread(server.start)
         try:
             sam = token(server.http, "sam", PASSWORD)
@@ -283,3 +349,121 @@ async def test_case_clock_pauses_on_hold_resumes_later_and_succeeds_on_resolve(r
         (entry,) = (await client.get(f"/api/v1/cases/{case_id}")).json()["sla"]
         assert entry["status"] == "succeeded" and entry["completed_at"] is not None
     await s.close()
+
+
+async def conversation_shown(server: Server, cid: str, tok: str, **want: Any) -> dict[str, Any]:
+    """The conversation once each field reads ``want`` (a value, or a tuple of
+    values it may have)."""
+
+    def fits(value: Any, wanted: Any) -> bool:
+        return value in wanted if isinstance(wanted, tuple) else value == wanted
+
+    async with asyncio.timeout(10):
+        while True:
+            body = await shown(server, cid, tok)
+            if all(fits(body[k], v) for k, v in want.items()):
+                return body
+            await asyncio.sleep(0.05)
+
+
+async def test_a_reactivated_case_starts_its_clocks_again_and_the_owner_hears(rig: Rig):
+    server = rig.server
+    alice, bob = token(server.http, "alice", PASSWORD), token(server.http, "bob", PASSWORD)
+    sam = token(server.http, "sam", PASSWORD)
+    owner, welcome = await agent(server.ws, alice)
+    holder, bob_welcome = await agent(server.ws, bob)
+    session = taken_session(server.http, bob, name="Someone")
+    cid = session["conversation_id"]
+    async with httpx.AsyncClient(base_url=server.http + "/api/v1", headers=bearer(sam)) as client:
+        made = await client.post(
+            "/cases",
+            json={"title": "Again", "conversation_id": cid, "owner_id": welcome["agent_id"]},
+        )
+        assert made.status_code == 201, made.text
+        case_id = made.json()["id"]
+        first = await recv_until(owner, "sla", id=case_id, kpi="resolution", status="in_progress")
+        done = await client.post(f"/cases/{case_id}/resolve", json={"resolution": "rebooted"})
+        assert done.status_code == 200, done.text
+        await recv_until(owner, "sla", id=case_id, kpi="resolution", status="succeeded")
+
+        back = await client.post(f"/cases/{case_id}/reactivate")
+        assert back.status_code == 200, back.text
+        # A new resolution clock, due from the reactivation, reaches the owner.
+        again = await recv_until(owner, "sla", id=case_id, kpi="resolution", status="in_progress")
+        assert at(again["failure_at"]) > at(first["failure_at"])
+        warned = await recv_until(
+            owner, "sla", id=case_id, kpi="resolution", status="nearing_noncompliance"
+        )
+        assert warned["failure_at"] == again["failure_at"]
+
+        entries = (await client.get(f"/cases/{case_id}")).json()["sla"]
+        resolution = [e["status"] for e in entries if e["kpi"] == "resolution"]
+        assert resolution[0] == "succeeded" and len(resolution) == 2
+        # Resolving answered the first response: it does not start again.
+        assert [e["status"] for e in entries if e["kpi"] == "first_response"] == ["succeeded"]
+        # The custom KPI was cancelled with the resolution; it runs again,
+        # and succeeds when the case field it waits for is set.
+        custom = [e["status"] for e in entries if e["kpi"] == "root_caused"]
+        assert custom == ["cancelled", "in_progress"]
+        patched = await client.patch(f"/cases/{case_id}", json={"fields": {"root_cause": "fan"}})
+        assert patched.status_code == 200, patched.text
+        await recv_until(owner, "sla", id=case_id, kpi="root_caused", status="succeeded")
+
+        # The warning's actions: the case is raised, the conversation bob held
+        # goes back in line, and a mail goes out.
+        async with asyncio.timeout(10):
+            while (await client.get(f"/cases/{case_id}")).json()["priority"] != "high":
+                await asyncio.sleep(0.05)
+        moved = await conversation_shown(server, cid, sam, status=("queued", "offered"))
+        assert moved["assigned_agent_id"] != bob_welcome["agent_id"]
+        async with asyncio.timeout(10):
+            while not rig.mails_to("cases@example.com"):
+                await asyncio.sleep(0.05)
+        timeline = (await client.get(f"/cases/{case_id}/timeline")).json()["items"]
+        started = [i for i in timeline if i["kind"] == "sla" and i["status"] == "started"]
+        assert len([i for i in started if i["kpi"] == "resolution"]) == 2
+    await asyncio.gather(owner.close(), holder.close())
+
+
+async def test_a_case_cancelled_unanswered_gets_a_new_first_response_on_reactivation(rig: Rig):
+    server = rig.server
+    sam = token(server.http, "sam", PASSWORD)
+    s, _ = await agent(server.ws, sam)
+    async with httpx.AsyncClient(base_url=server.http + "/api/v1", headers=bearer(sam)) as client:
+        case_id = (await client.post("/cases", json={"title": "Again"})).json()["id"]
+        await recv_until(s, "sla", id=case_id, kpi="first_response", status="in_progress")
+        cancelled = await client.post(f"/cases/{case_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        await recv_until(s, "sla", id=case_id, kpi="first_response", status="cancelled")
+        assert (await client.post(f"/cases/{case_id}/reactivate")).status_code == 200
+        await recv_until(s, "sla", id=case_id, kpi="first_response", status="in_progress")
+        entries = (await client.get(f"/cases/{case_id}")).json()["sla"]
+        assert [e["status"] for e in entries if e["kpi"] == "first_response"] == [
+            "cancelled",
+            "in_progress",
+        ]
+        # Done with it: no warning left running for the other tests.
+        await client.post(f"/cases/{case_id}/cancel")
+    await s.close()
+
+
+async def test_an_unanswered_chat_is_reassigned_and_a_waiting_one_moves_queue(rig: Rig):
+    server = rig.server
+    alice, sam = token(server.http, "alice", PASSWORD), token(server.http, "sam", PASSWORD)
+    a, welcome = await agent(server.ws, alice)
+    held = taken_session(server.http, alice, name="Held")
+    v, _ = await visitor(server.ws, held["visitor_token"])
+    await send(v, type="message", client_msg_id=msg_id(), text="hello?")
+    # Alice does not answer: the warning takes the chat from her.
+    await recv_until(a, "sla", id=held["conversation_id"], status="nearing_noncompliance")
+    moved = await conversation_shown(
+        server, held["conversation_id"], sam, queue="escalations", status=("queued", "offered")
+    )
+    assert moved["assigned_agent_id"] != welcome["agent_id"]
+    await asyncio.gather(a.close(), v.close())
+
+    waiting = new_session(server.http, name="Waiting")
+    w, _ = await visitor(server.ws, waiting["visitor_token"])
+    await send(w, type="message", client_msg_id=msg_id(), text="anyone?")
+    await conversation_shown(server, waiting["conversation_id"], sam, queue="escalations")
+    await w.close()

@@ -151,7 +151,7 @@ def channel_env(
         "SWITCHBOARD_TELEGRAM_SECRET": TELEGRAM_SECRET,
         "SWITCHBOARD_TELEGRAM_API_BASE": telegram.base_url,
         # The stand-ins are on loopback over plain http.
-        "SWITCHBOARD_MEDIA_ALLOW_PRIVATE": "true",
+        "SWITCHBOARD_SECURITY__FETCH_ALLOW": '["127.0.0.1/32"]',
         "SWITCHBOARD_MEDIA_ALLOWED_HOSTS": "127.0.0.1",
     }
 

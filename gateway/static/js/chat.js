@@ -11,7 +11,8 @@ import { api } from "./api.js";
 import { LiveSocket } from "./live.js";
 import { clock, h, store, uuid } from "./util.js";
 import { clearSurvey, onSurveyFrame } from "./survey.js";
-import { invitationContext, setupPrechat, surveyActive, surveyAnswers } from "./prechat.js";
+import { invitationContext, setupPrechat, surveyActive, surveyAnswers, widgetId } from "./prechat.js";
+import { chatStarted, setupDeflection } from "./deflect.js";
 
 const KEY = "switchboard.chat";
 const TYPING_REPEAT_MS = 3000; // re-announce "typing" at most this often
@@ -136,9 +137,11 @@ async function startChat(event) {
         prechat: surveyActive() ? surveyAnswers(fieldError)
           : { topic: topicSelect.selectedOptions[0].textContent, ...(question ? { question } : {}) },
         context: { ...pageContext(), ...invitationContext() },
+        ...(widgetId() ? { widget: widgetId() } : {}),
       },
     });
     store.set(`${KEY}.me`, { name, email });
+    chatStarted();
     state = {
       token: session.visitor_token,
       conversationId: session.conversation_id,
@@ -154,7 +157,7 @@ async function startChat(event) {
   } catch (err) {
     el.formError.textContent = err.code === "invalid_field" && /email/i.test(err.message)
       ? "That email address doesn't look right. Please check it."
-      : /^prechat\./.test(err.message || "") ? err.message
+      : /^prechat\./.test(err.message || "") || err.code === "unknown_widget" ? err.message
       : err.status === 429 ? "Too many attempts. Please wait a moment and try again."
       : err.code === "network" ? err.message
       : "We couldn't start the chat just now. Please try again in a moment.";
@@ -491,9 +494,14 @@ if (state?.token && state.conversationId) {
   state = null;
   prefill();
 }
+setupDeflection({ form: el.form, input: $("pc-question"), before: el.submit });
 setupPrechat({
   form: el.form,
   before: $("pc-question").closest(".field"),
   builtInTopic: $("pc-topic").closest(".field"),
   onInvitationAccepted: () => $("pc-name").focus(),
+  onError: (message) => {
+    el.formError.textContent = message;
+    el.formError.hidden = false;
+  },
 });

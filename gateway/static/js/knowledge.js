@@ -193,11 +193,16 @@ function renderTopics(found) {
     h("td", { class: "num" }, String(t.conversations)),
     h("td", { class: "num" }, pct(t.share)),
     h("td", { class: `num trend ${t.trend > 0 ? "up" : t.trend < 0 ? "down" : ""}` }, trendText(t)),
+    h("td", { class: "num kb-topic-csat", title: t.csat_responses ? `${t.csat_responses} answered` : "no survey answered" },
+      t.csat == null ? "–" : t.csat.toFixed(1)),
+    h("td", { class: "num kb-topic-sentiment" }, t.sentiment == null ? "–" : t.sentiment.toFixed(2)),
   ));
   const table = h("table", { class: "ops-table kb-topics", "aria-label": "Topics" },
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, "Topic"), h("th", { scope: "col" }, "Conv."),
-      h("th", { scope: "col" }, "Share"), h("th", { scope: "col" }, "Trend"))),
+      h("th", { scope: "col" }, "Share"), h("th", { scope: "col" }, "Trend"),
+      h("th", { scope: "col", title: "Average CSAT (1-5) of answered surveys" }, "CSAT"),
+      h("th", { scope: "col", title: "Average customer sentiment (-1 to 1)" }, "Sentiment"))),
     h("tbody", {}, rows));
   const chart = barChart(
     list.map((t) => ({ label: t.label, short: t.label.split(" / ")[0], value: t.conversations })),

@@ -1,7 +1,8 @@
 // The widget's configured pre-chat survey and proactive invitations.
 //
-// GET /api/v1/webchat/config says which survey fields to ask ([webchat.prechat])
-// and whether proactive rules exist. With fields configured, they replace
+// GET /api/v1/webchat/config says which survey fields to ask ([webchat.prechat],
+// or the widget's own in [[webchat.widgets]] when the page names one:
+// /chat?widget=shop) and whether proactive rules exist. With fields configured, they replace
 // the built-in topic question and are sent as the session's `prechat`
 // answers, typed as the server checks them (numbers as numbers, yes/no as
 // true/false). With proactive rules, the widget asks
@@ -21,12 +22,22 @@ let config = { prechat: { fields: [] }, proactive: { enabled: false } };
 let inputs = []; // [{field, input}]
 let acceptedRule = null;
 
-/** Fetch the widget config and render the survey; safe to call once at start. */
-export async function setupPrechat({ form, before, builtInTopic, onInvitationAccepted }) {
+/** The widget's id from the page (?widget=shop), or null for the default widget. */
+export function widgetId() {
+  return new URLSearchParams(location.search).get("widget") || null;
+}
+
+/**
+ * Fetch the widget config and render the survey; safe to call once at start.
+ * `onError(message)` is told when the widget named by the page does not exist.
+ */
+export async function setupPrechat({ form, before, builtInTopic, onInvitationAccepted, onError }) {
+  const widget = widgetId();
   try {
-    config = await api("/webchat/config");
-  } catch {
-    return; // the built-in form still works
+    config = await api(`/webchat/config${widget ? `?widget=${encodeURIComponent(widget)}` : ""}`);
+  } catch (err) {
+    if (err.code === "unknown_widget") onError?.(err.message);
+    return; // otherwise the built-in form still works
   }
   const fields = config.prechat?.fields || [];
   if (fields.length || config.proactive?.enabled) {
