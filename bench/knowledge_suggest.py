@@ -21,6 +21,12 @@ Ranked by:
   BM25 with the store's column weights; in memory.
 - ``keywords`` (baseline): plain keyword matching, the number of the
   message's words the article contains.
+- ``fused+encoder`` (with ``--encoder DIR``, a local transformers sentence
+  model directory): ``fused`` and the cosine of the encoder's embeddings,
+  by reciprocal rank fusion, as the server ranks with ``[knowledge]
+  encoder``. Each message is embedded once for all folds; with it the
+  10,000-article timings add the index build (every article embedded) and
+  a query including the embedding of the message.
 
 Then latency at 10,000 synthetic articles (topical: an intent's name and 8
 of its messages each; or uniformly random words, a worst case): one
@@ -31,7 +37,7 @@ sent over the visitor websocket to the ``suggestions`` frame at the agent's
 websocket (``--no-server`` skips it).
 
 Usage: .venv/bin/python bench/knowledge_suggest.py [--data DIR] [--per-article N]
-       [--no-server] [--samples N] [--profile FILE]
+       [--no-server] [--samples N] [--profile FILE] [--encoder DIR]
 """
 
 from __future__ import annotations
@@ -49,16 +55,25 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge.bm25 import Bm25Params  # noqa: E402
-from knowledge.suggest import Entry, SuggestionIndex, SuggestParams  # noqa: E402
+from knowledge.suggest import (  # noqa: E402
+    EMBEDDED_QUERY_CHARS,
+    Embed,
+    Entry,
+    SuggestionIndex,
+    SuggestParams,
+)
 from knowledge.text import fts5_match, terms  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "intents"
@@ -121,22 +136,51 @@ class Fts:
 
 
 class Memory:
-    """What the server ranks suggestions with: ``knowledge.suggest.SuggestionIndex``."""
+    """What the server ranks suggestions with: ``knowledge.suggest.SuggestionIndex``
+    (with ``embed``: fused with the embeddings, as with ``[knowledge] encoder``)."""
 
     def __init__(
         self,
         articles: dict[str, str],
         params: SuggestParams | None = None,
         previous: Memory | None = None,
+        embed: Embed | None = None,
     ) -> None:
-        self.index = SuggestionIndex(
+        self.index: SuggestionIndex = SuggestionIndex(
             [Entry(name, title(name), "", text) for name, text in articles.items()],
             previous=None if previous is None else previous.index,
             params=params,
+            embed=embed,
         )
 
     def rank(self, message: str, limit: int = 3) -> list[str]:
-        return [e.id for e, _ in self.index.query(message, k=limit)]
+        vector = self.index.query_vector(message)
+        return [e.id for e, _ in self.index.query(message, k=limit, vector=vector)]
+
+
+class Remembered:
+    """An encoder's ``embed`` that embeds each distinct text once: the
+    messages are embedded in one batch up front, then looked up per fold."""
+
+    def __init__(self, embed: Embed) -> None:
+        self.embed = embed
+        self._rows: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._rows]
+        if missing:
+            self._rows.update(zip(missing, self.embed(missing), strict=True))
+        return np.stack([self._rows[t] for t in texts])
+
+
+def encoder_embed(directory: Path, rows: Rows) -> Remembered:
+    from intents.encoder import load_encoder
+
+    start = time.perf_counter()
+    embed = Remembered(load_encoder(directory).embed)
+    embed([text[-EMBEDDED_QUERY_CHARS:] for text, _ in rows])
+    print(f"embedded {len(rows)} messages with {directory} in {time.perf_counter() - start:.1f} s")
+    return embed
 
 
 class Keywords:
@@ -200,8 +244,12 @@ def tune(rows: Rows, training: list[int], per_article: int) -> SuggestParams:
     return best[1]
 
 
-def evaluate(rows: Rows, per_article: int) -> tuple[dict[str, tuple[float, float]], list[str]]:
+def evaluate(
+    rows: Rows, per_article: int, embed: Embed | None = None
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
     names = ["fused", "fused-tuned", "bm25f-words", "fts5-bm25", "keywords"]
+    if embed is not None:
+        names.append("fused+encoder")
     found = {name: [0, 0] for name in names}
     chosen = []
     total = 0
@@ -220,6 +268,8 @@ def evaluate(rows: Rows, per_article: int) -> tuple[dict[str, tuple[float, float
             "fts5-bm25": Fts(articles),
             "keywords": Keywords(articles),
         }
+        if embed is not None:
+            rankers["fused+encoder"] = Memory(articles, previous=fused, embed=embed)
         queries = [rows[i] for i in held]
         total += len(queries)
         for name, ranker in rankers.items():
@@ -264,7 +314,9 @@ def latency(rows: Rows, articles: dict[str, str], ranker: Callable[[str], object
     return samples
 
 
-def index_timings(rows: Rows) -> None:
+def index_timings(rows: Rows, embed: Embed | None = None) -> None:
+    """``embed``: also time the index with an encoder (embedding every
+    article at build, and each message in the query)."""
     print("\nat 10,000 articles (target: a suggestion update under 20 ms p99)")
     for topical, kind in ((True, "topical"), (False, "random words")):
         articles = synthetic(rows, topical)
@@ -286,6 +338,15 @@ def index_timings(rows: Rows) -> None:
             fts = Fts(articles)
             p50, p99 = percentiles(latency(rows, articles, lambda t, f=fts: f.rank(t, 5)))
             print(f"  fts5-bm25 query, {kind:<9} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+        if topical and embed is not None:
+            start = time.perf_counter()
+            dense = Memory(articles, embed=embed)
+            built = time.perf_counter() - start
+            p50, p99 = percentiles(latency(rows, articles, partial(dense.rank, limit=5)))
+            print(
+                f"  fused+encoder query (embedding the message included), {kind} "
+                f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   build {built:6.1f} s"
+            )
 
 
 # -- end to end, on a running server ----------------------------------------------
@@ -503,28 +564,36 @@ def main() -> None:
     parser.add_argument("--no-server", action="store_true")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--profile", type=Path, help="py-spy the server into this file")
+    parser.add_argument(
+        "--encoder", type=Path, help="a local transformers model directory: also fused+encoder"
+    )
     args = parser.parse_args()
     rows = load(args.data)
+    embed = None if args.encoder is None else encoder_embed(args.encoder, rows)
     print(
         f"BANKING77: {len(rows)} messages, {len({c for _, c in rows})} intents, "
         f"{FOLDS}-fold cross-validation"
     )
     for per in dict.fromkeys([args.per_article, 0]):
         label = "all fold messages" if per == 0 else f"{per} messages"
-        results, chosen = evaluate(rows, per)
+        results, chosen = evaluate(rows, per, embed)
         print(f"\narticle = intent name + {label}")
         print(f"{'ranker':<13} {'top-1':>7} {'top-3':>7}")
         for name, (top1, top3) in results.items():
             print(f"{name:<13} {top1:>7.2%} {top3:>7.2%}")
         base = results["keywords"]
-        for name in ("fused", "fused-tuned", "fts5-bm25"):
+        for name in ("fused", "fused-tuned", "fts5-bm25", "fused+encoder"):
+            if name not in results:
+                continue
             ours = results[name]
             print(
                 f"ratio {name}/keywords: top-1 {ours[0] / base[0]:.2f}x, "
                 f"top-3 {ours[1] / base[1]:.2f}x"
             )
         print("fused-tuned chose, per fold: " + "; ".join(chosen))
-    index_timings(rows)
+    # The encoder's own embed for timings: every article and message goes
+    # through the model, as on the server.
+    index_timings(rows, None if embed is None else embed.embed)
     if not args.no_server:
         server_timings(rows, args.samples, args.profile)
 

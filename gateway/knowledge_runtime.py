@@ -12,6 +12,11 @@ typing fast costs a pass per interval, not one per message. The article and
 similar-conversation indexes are rebuilt, and queried, off the event loop
 when what they hold changed: at once for a change made on this node, within
 ``SIMILAR_CHECK_S`` for one made on another.
+
+With ``[knowledge] encoder`` the article index also embeds the articles
+when it is built, and each ranking embeds the customer's text on the
+encoder's own single thread (``EMBEDDING_MAX`` waiting at most; past that,
+or if the encoder fails, articles are ranked lexically).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -37,8 +43,9 @@ from knowledge.store import Closed, KnowledgeStore
 from knowledge.text import snippet, terms
 
 if TYPE_CHECKING:
+    from intents.encoder import Encoder
     from knowledge.similar import SimilarIndex
-    from knowledge.suggest import SuggestionIndex
+    from knowledge.suggest import Entry, SuggestionIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,10 @@ with no articles that is one task a second instead of one per message."""
 SIMILAR_CHECK_S = 10.0
 """How often, at most, the similar-conversation index checks whether
 conversations were closed since it was built."""
+EMBEDDING_MAX = 8
+"""Customer texts that may wait for the encoder at once (a forward pass
+costs milliseconds); a ranking past that is lexical, so a burst of widget
+requests cannot queue passes behind it without bound."""
 
 
 def _now() -> datetime:
@@ -112,6 +123,14 @@ class KnowledgeRuntime:
         self._checking: dict[str, asyncio.Task[object]] = {}
         self._indexing = asyncio.Lock()
         self.widget_limits = AddressBuckets(self.config.widget_per_second, self.config.widget_burst)
+        self._encoder: Encoder | None = None
+        self._encoder_thread: ThreadPoolExecutor | None = None
+        self._embedding = 0
+        if self.config.encoder is not None:
+            from intents.encoder import load_encoder  # loaded by the config check: cached
+
+            self._encoder = load_encoder(self.config.encoder)
+            self._encoder_thread = ThreadPoolExecutor(1, thread_name_prefix="knowledge-encoder")
 
     async def start(self) -> None:
         # scikit-learn (topics) takes over a second to import: on a thread,
@@ -144,6 +163,8 @@ class KnowledgeRuntime:
             self.services.status_listeners.remove(self._on_status)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
+        if self._encoder_thread is not None:
+            self._encoder_thread.shutdown(wait=False, cancel_futures=True)
 
     def _on_status(self, conversation: Conversation) -> None:
         if conversation.status == "closed":
@@ -209,9 +230,7 @@ class KnowledgeRuntime:
         self, cid: str, text: str, *, viewer: str | None, everything: bool
     ) -> dict[str, Any]:
         words = terms(text[-1000:])
-        ranked = (await self._article_index()).query(
-            text, k=self.config.suggested_articles, now=_now()
-        )
+        ranked = await self._ranked(text, self.config.suggested_articles, _now())
         articles = [
             {"id": e.id, "title": e.title, "score": score, "snippet": snippet(e.body, words)[0]}
             for e, score in ranked
@@ -247,7 +266,7 @@ class KnowledgeRuntime:
         if not text.strip():
             return []
         now = _now()
-        ranked = (await self._article_index()).query(text, k=limit, now=now, language=language)
+        ranked = await self._ranked(text, limit, now, language)
         live = await self.store.live_ids([e.id for e, _ in ranked], now)
         words = terms(text[-1000:])
         return [
@@ -260,6 +279,28 @@ class KnowledgeRuntime:
             for e, _ in ranked
             if e.id in live
         ]
+
+    async def _ranked(
+        self, text: str, k: int, now: datetime, language: str | None = None
+    ) -> list[tuple[Entry, float]]:
+        """The ``k`` best live articles for ``text``: fused with the text's
+        embedding when an encoder is configured and has room, else lexical."""
+        index = await self._article_index()
+        vector = None
+        if self._encoder_thread is not None and index.embed is not None and len(index):
+            if self._embedding < EMBEDDING_MAX:
+                self._embedding += 1
+                try:
+                    vector = await asyncio.get_running_loop().run_in_executor(
+                        self._encoder_thread, index.query_vector, text
+                    )
+                except Exception:
+                    log.exception("embedding the customer's text failed; ranking lexically")
+                finally:
+                    self._embedding -= 1
+            else:
+                log.debug("encoder busy (%d waiting): ranking lexically", self._embedding)
+        return index.query(text, k=k, now=now, language=language, vector=vector)
 
     async def _nothing_to_suggest(self) -> bool:
         """No live article and no similar conversation can be suggested (both
@@ -320,9 +361,15 @@ class KnowledgeRuntime:
                 return self._articles
             entries = await self.store.published_entries()
             # Articles the previous index analysed are not analysed again.
-            index = await loop.run_in_executor(
-                None, partial(SuggestionIndex, entries, previous=self._articles)
-            )
+            embed = None if self._encoder is None else self._encoder.embed
+            build = partial(SuggestionIndex, entries, previous=self._articles)
+            try:
+                index = await loop.run_in_executor(None, partial(build, embed=embed))
+            except Exception:
+                if embed is None:
+                    raise
+                log.exception("embedding the articles failed; suggesting lexically")
+                index = await loop.run_in_executor(None, build)
             self._articles, self._articles_marker = index, marker
             return index
 

@@ -3,7 +3,8 @@ an agent works, and topic insights.
 
 Pure cores: ``lifecycle`` (the transition table), ``articles`` (edits, moves,
 versions, diffs), ``render`` (safe Markdown), ``text`` (queries, snippets),
-``suggest`` (suggested articles: ``porter``, ``bm25``, ``chargrams``),
+``suggest`` (suggested articles: ``porter``, ``bm25``, ``chargrams``, and
+``fusion`` with an optional local sentence encoder's embeddings),
 ``similar`` (similar conversations) and ``topics`` (scikit-learn); no
 hosted model. I/O: ``store`` (tables in ``tables``) and the gateway's
 ``knowledge_api``.

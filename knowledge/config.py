@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from durations import Duration
 
@@ -32,3 +33,18 @@ class KnowledgeConfig(BaseModel):
     """Run the topic clustering of the last ``topics_period`` this often in
     the background and store it (``GET /api/v1/insights/topics/latest``);
     unset: on demand only."""
+    encoder: Path | None = None
+    """A local sentence encoder (a transformers model directory, as
+    ``save_pretrained`` writes it) whose embeddings are fused with the
+    lexical ranking of suggested articles; unset: lexical only."""
+
+    @field_validator("encoder")
+    @classmethod
+    def _encoder_loads(cls, value: Path | None) -> Path | None:
+        # Loaded (and kept: ``load_encoder`` caches) at start, so a bad
+        # directory stops the server naming this key, not the first pass.
+        if value is not None:
+            from intents.encoder import load_encoder  # torch: only when configured
+
+            load_encoder(value)  # ModelFileError is a ValueError
+        return value

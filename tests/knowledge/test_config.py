@@ -39,3 +39,16 @@ def test_a_good_section_loads(tmp_path: Path) -> None:
     settings = check_file(path)
     assert settings.knowledge.portal is False
     assert settings.knowledge.topics_period == timedelta(days=30)
+
+
+def test_a_bad_encoder_directory_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for directory, problem in (("gone", "no such model directory"), ("empty", "no config.json")):
+        path = tmp_path / "switchboard.toml"
+        path.write_text(f'[knowledge]\nencoder = "{tmp_path / directory}"\n')
+        with pytest.raises(Exception) as caught:
+            check_file(path)
+        message = str(caught.value)
+        assert "'knowledge.encoder'" in message and problem in message
+        assert str(path) in message
+    assert KnowledgeConfig().encoder is None  # default: lexical only
