@@ -16,7 +16,9 @@ Three measurements, each against a baseline in the same run:
    (SQLite, the message writer, the commit hooks) with the SLA runtime
    running (those instances on its board, real clocks starting and
    completing in the same database) against the same without it, in
-   alternating rounds.
+   alternating rounds. Twice: with the 100 conversations of a round
+   starting one every 20 messages (steady, as chats arrive), and all at
+   once (a burst: 100 clocks start within the first ~100 ms).
 
     python bench/sla_tick.py [--instances 100000] [--ticks 200] [--messages 2000]
 """
@@ -35,6 +37,8 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine
 
 from conversations.models import AppendResult, Message
 from gateway.sla_runtime import SlaRuntime
@@ -194,7 +198,10 @@ async def bench_message_path(all_instances: list[KpiInstance], rounds: int) -> N
                 )
             ],
         ),
-        store=SimpleNamespace(engines=None, on_writer_thread=None),
+        # Nothing is written on this path: the store only needs a dialect.
+        store=SimpleNamespace(
+            engines=SimpleNamespace(batch=create_engine("sqlite://")), write_beside=None
+        ),
         commit_listeners=[],
         status_listeners=[],
     )
@@ -249,10 +256,13 @@ async def bench_message_path(all_instances: list[KpiInstance], rounds: int) -> N
     print(f"  clock work sent off the path: {spawned:,} tasks")
 
 
-async def bench_delivery(all_instances: list[KpiInstance], messages: int, rounds: int) -> None:
+async def bench_delivery(
+    all_instances: list[KpiInstance], messages: int, rounds: int, arrivals: str
+) -> None:
     import tempfile
 
     from conversations import AppendRequest
+    from gateway.server import SWITCH_INTERVAL_S
     from gateway.services import Services
     from gateway.settings import Settings
 
@@ -266,6 +276,7 @@ async def bench_delivery(all_instances: list[KpiInstance], messages: int, rounds
             ],
         }
     )
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # the server's, for the message writer
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database_url=f"sqlite:///{tmp}/bench.sqlite3",
@@ -276,6 +287,7 @@ async def bench_delivery(all_instances: list[KpiInstance], messages: int, rounds
         services = await Services.start(settings)
         rng = random.Random(5)
         latencies: dict[str, list[list[float]]] = {"off": [], "on": []}
+        per = messages // 100  # messages per new conversation
         try:
             for round_ in range(rounds * 2):
                 mode = "on" if round_ % 2 else "off"
@@ -285,14 +297,28 @@ async def bench_delivery(all_instances: list[KpiInstance], messages: int, rounds
                     runtime = SlaRuntime(services)
                     runtime.board.put_all(all_instances)
                     await runtime.start()
+                    gc.freeze()  # as the server does once start-up has loaded the board
                 conversations = [
                     (await services.open_conversation(channel="webchat", name=f"b{round_}")).id
                     for _ in range(100)
                 ]
 
+                sent = 0
+
+                def pick(conversations: list[str], sent: int, per: int) -> str:
+                    """Steady: a conversation's first message every ``per``
+                    messages, each talking on among the 6 newest; burst: all
+                    at once (each first message within the first ~100)."""
+                    if arrivals == "burst":
+                        return rng.choice(conversations)
+                    newest = min(len(conversations), sent // per + 1)
+                    return rng.choice(conversations[max(0, newest - 6) : newest])
+
                 async def sender(share: int, conversations: list[str], mode: str) -> None:
+                    nonlocal sent
                     for _ in range(share):
-                        cid = rng.choice(conversations)
+                        cid = pick(conversations, sent, per)
+                        sent += 1
                         role = rng.choice(["customer", "agent"])
                         began = time.perf_counter()
                         await services.submit_message(
@@ -320,7 +346,10 @@ async def bench_delivery(all_instances: list[KpiInstance], messages: int, rounds
         ordered = sorted(values)
         return ordered[min(int(len(ordered) * p), len(ordered) - 1)] * 1e3
 
-    print(f"\ndelivery: submit to commit through SQLite, {rounds} rounds each, 8 senders")
+    print(
+        f"\ndelivery, {arrivals} arrivals: submit to commit through SQLite,"
+        f" {rounds} rounds each, 8 senders, 100 new conversations per {messages:,} messages"
+    )
     for mode, label in (("on", "with SLA tracking"), ("off", "without (baseline)")):
         every = [v for r in latencies[mode] for v in r]
         p99s = ", ".join(f"{pct(r, 0.99):.1f}" for r in latencies[mode])
@@ -355,7 +384,8 @@ def main() -> None:
         )
         for i in made
     ]
-    asyncio.run(bench_delivery(far, args.messages, args.rounds))
+    for arrivals in ("steady", "burst"):
+        asyncio.run(bench_delivery(far, args.messages, args.rounds, arrivals))
 
 
 if __name__ == "__main__":

@@ -185,14 +185,22 @@ class WriterConnection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._raw: PoolProxiedConnection | None = None
+        self._synchronous: Any = None
+        """SQLite's ``synchronous`` setting of this connection, read once."""
         self.sql = _Sql(engine.dialect)
         self.dialect = engine.dialect
 
-    def run(self, work: Callable[[Any], T]) -> T:
+    def run(self, work: Callable[[Any], T], *, durable: bool = True) -> T:
         """``work(cursor)`` in one transaction: committed if it returns,
         rolled back if it raises. A connection found dead (the database
         restarted) is replaced and the work run once more, unless it died
-        during the commit, when whether it committed is unknown."""
+        during the commit, when whether it committed is unknown.
+
+        ``durable=False`` (SQLite) commits without an fsync: the commit
+        survives the process dying, only a power cut may lose it. For
+        bookkeeping beside the messages (scores, SLA clocks), so that their
+        commits do not hold up the message batches queued behind them."""
+        relax = not durable and not self.sql.postgres
         for attempt in (1, 2):
             if self._raw is None:
                 self._raw = self._engine.raw_connection()
@@ -200,6 +208,8 @@ class WriterConnection:
             cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
             committing = False
             try:
+                if relax:
+                    self._relax(cursor)
                 if not self.sql.postgres:
                     cursor.execute("BEGIN IMMEDIATE")
                 result = work(cursor)
@@ -219,9 +229,18 @@ class WriterConnection:
                 if not lost or committing or attempt == 2:
                     raise
             finally:
+                if relax:
+                    with contextlib.suppress(Exception):
+                        cursor.execute(f"PRAGMA synchronous={self._synchronous}")
                 with contextlib.suppress(Exception):
                     cursor.close()
         raise AssertionError("unreachable")
+
+    def _relax(self, cursor: Any) -> None:
+        if self._synchronous is None:
+            cursor.execute("PRAGMA synchronous")
+            (self._synchronous,) = cursor.fetchone() or (2,)
+        cursor.execute("PRAGMA synchronous=NORMAL")
 
     def close(self, *, invalidate: bool = False) -> None:
         raw, self._raw = self._raw, None
@@ -230,19 +249,41 @@ class WriterConnection:
                 raw.invalidate() if invalidate else raw.close()
 
 
-def append_batch(
-    conn: WriterConnection, requests: Sequence[AppendRequest], now: datetime, read: MessageFromRow
-) -> list[AppendResult | StoreError]:
-    """Store ``requests`` in order, in one transaction.
+class BesideFailed(Exception):
+    """Work riding along a message batch raised (its cause): the batch's
+    transaction is rolled back, and the messages go again on their own."""
 
-    Each gets the next ``seq`` of its conversation unless one of its keys is
-    already stored (or earlier in the batch): then the stored message comes
-    back marked ``duplicate``. Unknown or closed conversations come back as
-    errors in the list; they do not fail the batch.
+
+def append_batch(
+    conn: WriterConnection,
+    requests: Sequence[AppendRequest],
+    now: datetime,
+    read: MessageFromRow,
+    beside: Sequence[Callable[[Any], Any]] = (),
+) -> tuple[list[AppendResult | StoreError], list[Any]]:
+    """Store ``requests`` in order, in one transaction, with ``beside``
+    (other writes, each ``work(cursor)``) in the same transaction; returns
+    the messages' results and the ``beside`` works' results.
+
+    Each request gets the next ``seq`` of its conversation unless one of its
+    keys is already stored (or earlier in the batch): then the stored message
+    comes back marked ``duplicate``. Unknown or closed conversations come
+    back as errors in the list; they do not fail the batch. A ``beside``
+    work that raises fails the transaction as ``BesideFailed``.
     """
     sql = conn.sql
 
-    def work(cursor: Any) -> list[AppendResult | StoreError]:
+    def work(cursor: Any) -> tuple[list[AppendResult | StoreError], list[Any]]:
+        results = messages(cursor)
+        done = []
+        for other in beside:
+            try:
+                done.append(other(cursor))
+            except Exception as exc:
+                raise BesideFailed() from exc
+        return results, done
+
+    def messages(cursor: Any) -> list[AppendResult | StoreError]:
         conv_ids = sorted({r.conversation_id for r in requests})
         state = sql.conversations(cursor, conv_ids)
         existing = _existing(cursor, sql, requests, read)
@@ -314,7 +355,7 @@ def score_batch(conn: WriterConnection, records: Sequence[SentimentRecord]) -> N
             sql.summary, [(sql.summary_json(summary), cid) for cid, summary in latest.items()]
         )
 
-    conn.run(work)
+    conn.run(work, durable=False)
 
 
 def _existing(

@@ -45,6 +45,17 @@ class Reads:
     async def scalar(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
         return await self._run(statement, params, CursorResult.scalar)
 
+    async def map(
+        self,
+        statement: Executable,
+        convert: Callable[[Row[Any]], T],
+        params: Mapping[str, Any] | None = None,
+    ) -> list[T]:
+        """Every row, ``convert``-ed on the read thread: for many rows at once,
+        where the conversion (dates parsed, objects built) would otherwise
+        hold the loop for milliseconds in one piece."""
+        return await self._run(statement, params, lambda result: [convert(r) for r in result])
+
     async def _run(
         self,
         statement: Executable,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -31,7 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conversations import schema as t
-from conversations.batches import SentimentRecord, WriterConnection, append_batch, score_batch
+from conversations.batches import (
+    BesideFailed,
+    SentimentRecord,
+    WriterConnection,
+    append_batch,
+    score_batch,
+)
 from conversations.engine import Engines, create_engines
 from conversations.errors import (
     AlreadyAssigned,
@@ -175,6 +182,25 @@ _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _USER_BY_NAME = select(t.users).where(t.users.c.username == bindparam("name"))
 
 
+Beside = tuple[Callable[[Any], Any], "asyncio.Future[Any]"]
+
+
+def _settle_beside(taken: Sequence[Beside], outcome: Sequence[Any] | BaseException) -> None:
+    """From the writer thread: hand ``write_beside`` results (or the error)
+    to their futures on the loop."""
+
+    def settle() -> None:
+        for i, (_, future) in enumerate(taken):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome[i])
+
+    taken[0][1].get_loop().call_soon_threadsafe(settle)
+
+
 class Store:
     """Async facade over the database; one per process."""
 
@@ -187,6 +213,8 @@ class Store:
         self._sentiments_in_flight = False
         self._sentiment_timer: asyncio.TimerHandle | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._beside: deque[Beside] = deque()
+        """``write_beside`` work: appended on the loop, taken on the writer thread."""
 
     @classmethod
     async def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -366,6 +394,12 @@ class Store:
         if row is None:
             raise ConversationNotFound(conversation_id)
         return _conversation(row)
+
+    async def get_conversations(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+        """The conversations among ``conversation_ids`` that exist, by id: one
+        read for many (a burst of first messages needs each one's details)."""
+        query = _conversation_select().where(t.conversations.c.id.in_(list(conversation_ids)))
+        return {c.id: c for c in await self._engines.read.map(query, _conversation)}
 
     async def _get(self, conn: AsyncConnection, conversation_id: str) -> Conversation:
         row = (await conn.execute(_CONVERSATION, {"id": conversation_id})).first()
@@ -646,11 +680,61 @@ class Store:
         """Run ``work(*args)`` on the one thread that writes messages."""
         return asyncio.get_running_loop().run_in_executor(self._batch_thread, work, *args)
 
+    def write_beside(self, work: Callable[[Any], T]) -> asyncio.Future[T]:
+        """Run ``work(cursor)`` on the message writer's thread and connection,
+        in the next message batch's transaction, or, when none is coming, in
+        one of its own committed without an fsync (``WriterConnection.run``).
+
+        For bookkeeping that goes with the messages (SLA clocks) and must not
+        hold them up: a transaction of its own costs the writer a begin, a
+        commit and, for each, the GIL won back from the event loop, and a
+        second connection would wait for the writer's lock or make it wait.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._beside.append((work, future))
+        self.on_writer_thread(self._write_beside_alone)
+        return future
+
+    def _take_beside(self) -> list[Beside]:
+        taken: list[Beside] = []
+        while self._beside:
+            taken.append(self._beside.popleft())
+        return taken
+
+    def _write_beside_alone(self) -> None:
+        """On the writer thread: what no message batch took along."""
+        taken = self._take_beside()
+        if not taken:
+            return
+        try:
+            done = self._writer.run(
+                lambda cursor: [work(cursor) for work, _ in taken], durable=False
+            )
+        except Exception as exc:
+            _settle_beside(taken, exc)
+        else:
+            _settle_beside(taken, done)
+
     def append_on_writer_thread(
         self, requests: Sequence[AppendRequest]
     ) -> list[AppendResult | StoreError]:
-        """``append_messages``, called on the writer thread itself."""
-        return append_batch(self._writer, requests, utcnow(), _message)
+        """``append_messages``, called on the writer thread itself; takes the
+        waiting ``write_beside`` work along into the same transaction."""
+        taken = self._take_beside()
+        if taken:
+            works = [work for work, _ in taken]
+            try:
+                results, done = append_batch(self._writer, requests, utcnow(), _message, works)
+            except BesideFailed as failed:
+                _settle_beside(taken, failed.__cause__ or failed)
+            except Exception as exc:  # the database failed: the writer reports it
+                _settle_beside(taken, exc)
+                raise
+            else:
+                _settle_beside(taken, done)
+                return results
+        return append_batch(self._writer, requests, utcnow(), _message)[0]
 
     async def messages_after(
         self, conversation_id: str, after_seq: int = 0, limit: int = 1000

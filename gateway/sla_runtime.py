@@ -37,7 +37,6 @@ import router as r
 from channels.outbound import OutboundMessage
 from conversations import AppendResult, Conversation, ConversationStatus
 from conversations import schema as t
-from conversations.errors import ConversationNotFound
 from conversations.ids import new_id
 from gateway.auth import Principal
 from gateway.frames import dumps
@@ -95,6 +94,70 @@ def case_attributes(case: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
+def _new_instances(
+    subject: Subject, chosen: Sequence[Any], at: float, generation: int = 0
+) -> list[KpiInstance]:
+    """The clocks ``chosen`` (``Policies.select``) start on ``subject`` at ``at``."""
+    return [
+        clock.start(
+            id=new_id("kpi"),
+            subject_kind=subject[0],
+            subject_id=subject[1],
+            sla=applicable.policy.name,
+            kpi=applicable.kpi.kpi,
+            warn_after=applicable.kpi.warn_after.total_seconds(),
+            fail_after=applicable.kpi.fail_after.total_seconds(),
+            hours=applicable.hours,
+            now=at,
+            generation=generation,
+        )
+        for applicable in chosen
+    ]
+
+
+class _Conversations:
+    """Conversation reads for the clocks, gathered: the requests made while a
+    read is out (or in one turn of the loop) go out together as one query. A
+    burst of first messages (a morning queue, a campaign's replies) would
+    otherwise take a read thread, and the GIL from the message writer, once
+    per conversation."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._waiting: dict[str, list[asyncio.Future[Conversation | None]]] = {}
+        self._reading = False
+
+    def get(self, cid: str) -> asyncio.Future[Conversation | None]:
+        """The conversation, or None when there is no such conversation."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Conversation | None] = loop.create_future()
+        if not self._waiting and not self._reading:
+            loop.call_soon(self._read)  # after the other tasks of this turn asked
+        self._waiting.setdefault(cid, []).append(future)
+        return future
+
+    def _read(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        self._reading = True
+        reading = asyncio.ensure_future(self._services.store.get_conversations(list(batch)))
+
+        def settle(done: asyncio.Future[dict[str, Conversation]]) -> None:
+            self._reading = False
+            error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+            for cid, futures in batch.items():
+                for future in futures:
+                    if future.done():
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(done.result().get(cid))
+            if self._waiting:
+                self._read()
+
+        reading.add_done_callback(settle)
+
+
 class SlaRuntime:
     """Start with ``await start()`` once routing and channels run; set as
     ``services.sla``.
@@ -115,8 +178,9 @@ class SlaRuntime:
         settings = services.settings
         self.services = services
         self.policies = Policies(settings.calendars, settings.sla)
-        self.store = SlaStore(services.store.engines, services.store.on_writer_thread)
+        self.store = SlaStore(services.store.engines, services.store.write_beside)
         self.board = KpiBoard()
+        self._conversations = _Conversations(services)
         self._email = email_sender
         self._now = now
         self._wake = asyncio.Event()
@@ -129,7 +193,9 @@ class SlaRuntime:
         """Several processes share the work: a clock may have started in another."""
         self._started: OrderedDict[str, None] = OrderedDict()
         self._answered: OrderedDict[str, None] = OrderedDict()
-        self._starting: set[str] = set()
+        self._starting: dict[str, asyncio.Event] = {}
+        """Conversations whose clocks are starting; each event is set once they have."""
+        self._to_start: list[tuple[str, float]] = []
         self._case_owner: dict[str, str] = {}
         self._case_of: dict[str, str] = {}
         """Conversation id -> its case: an agent's reply there answers the case."""
@@ -214,8 +280,10 @@ class SlaRuntime:
                 if not self.policies.applies_to("conversation"):
                     continue
                 self._remember(cid)
-                self._starting.add(cid)
-                self._spawn(self._conversation_began(cid, self._now()))
+                self._starting[cid] = asyncio.Event()
+                if not self._to_start:
+                    self._spawn(self._start_conversations())
+                self._to_start.append((cid, self._now()))
             elif role in AGENT_ROLES:
                 at = self._now()  # the commit moment, on the clock timers use
                 if cid in self._starting or self._awaits_reply("conversation", cid):
@@ -246,24 +314,53 @@ class SlaRuntime:
         elif self._shared:
             self._spawn(self._closed(cid, self._now(), load=True))
 
-    async def _conversation_began(self, cid: str, at: float) -> None:
+    async def _start_conversations(self) -> None:
+        """Start the clocks of the conversations whose first customer message
+        came meanwhile: one read and one write for all of them, and the loop
+        given back between conversations. A burst of first messages (a
+        morning queue) would otherwise resume a task per conversation at
+        once after each read and write, and hold up the messages' acks."""
+        await asyncio.sleep(0)  # the rest of this commit's messages join
+        batch, self._to_start = self._to_start, []
         try:
-            async with self._lock(("conversation", cid)):
-                try:
-                    conversation = await self.services.store.get_conversation(cid)
-                except ConversationNotFound:
-                    return
-                if conversation.status == ConversationStatus.CLOSED:
-                    return
-                chosen = self.policies.select("conversation", conversation_attributes(conversation))
-                # A conversation that already has its clocks (the server
-                # restarted since its first message) keeps them: the inserts
-                # find them and add nothing.
-                await self._start_all(
-                    ("conversation", cid), chosen, at, owner=conversation.assigned_agent_id
-                )
+            found = await self.services.store.get_conversations([cid for cid, _ in batch])
+            adding: list[tuple[KpiInstance, str | None, asyncio.Future[bool]]] = []
+            for cid, at in batch:
+                conversation = found.get(cid)
+                if conversation is None or conversation.status == ConversationStatus.CLOSED:
+                    continue
+                attributes = conversation_attributes(conversation)
+                chosen = self.policies.select("conversation", attributes)
+                for instance in _new_instances(("conversation", cid), chosen, at):
+                    added = self.store.add(instance, self._now())
+                    adding.append((instance, conversation.assigned_agent_id, added))
+                await asyncio.sleep(0)
+            # A conversation that already has its clocks (the server restarted
+            # since its first message) keeps them: the inserts add nothing.
+            clashed: set[Subject] = set()
+            for instance, owner, added in adding:
+                if not added.done():
+                    await asyncio.wait([added])
+                else:
+                    await asyncio.sleep(0)
+                if added.result():
+                    self.board.put(instance)
+                    await self._announce(instance, owner)
+                else:
+                    clashed.add((instance.subject_kind, instance.subject_id))
+            for subject in clashed:
+                await self._load(subject)
+            if adding:
+                self._wake.set()
         finally:
-            self._starting.discard(cid)
+            for cid, _ in batch:
+                self._starting.pop(cid).set()
+
+    async def _until_started(self, cid: str) -> None:
+        """Wait while a conversation's clocks are starting."""
+        starting = self._starting.get(cid)
+        if starting is not None:
+            await starting.wait()
 
     async def _start_all(
         self,
@@ -274,19 +371,7 @@ class SlaRuntime:
         generation: int = 0,
     ) -> list[KpiInstance]:
         started, clash = [], False
-        for applicable in chosen:
-            instance = clock.start(
-                id=new_id("kpi"),
-                subject_kind=subject[0],
-                subject_id=subject[1],
-                sla=applicable.policy.name,
-                kpi=applicable.kpi.kpi,
-                warn_after=applicable.kpi.warn_after.total_seconds(),
-                fail_after=applicable.kpi.fail_after.total_seconds(),
-                hours=applicable.hours,
-                now=at,
-                generation=generation,
-            )
+        for instance in _new_instances(subject, chosen, at, generation):
             if await self.store.add(instance, self._now()):
                 self.board.put(instance)
                 started.append(instance)
@@ -306,6 +391,8 @@ class SlaRuntime:
         return found
 
     async def _responded(self, subject: Subject, at: float, *, load: bool = False) -> None:
+        if subject[0] == "conversation":
+            await self._until_started(subject[1])
         async with self._lock(subject):
             if load and not self.board.has_subject(*subject):
                 found = await self._load(subject)
@@ -318,6 +405,7 @@ class SlaRuntime:
                     await self._move(instance.id, KpiEvent.COMPLETE, at)
 
     async def _closed(self, cid: str, at: float, *, load: bool = False) -> None:
+        await self._until_started(cid)
         async with self._lock(("conversation", cid)):
             if load and not self.board.has_subject("conversation", cid):
                 await self._load(("conversation", cid))
@@ -520,11 +608,8 @@ class SlaRuntime:
                 self._case_owner[case_id] = owner
                 return owner
             return None
-        try:
-            conversation = await self.services.store.get_conversation(instance.subject_id)
-        except ConversationNotFound:
-            return None
-        return conversation.assigned_agent_id
+        conversation = await self._conversations.get(instance.subject_id)
+        return None if conversation is None else conversation.assigned_agent_id
 
     async def _announce(self, instance: KpiInstance, owner: str | None = _ASK) -> None:
         wire = to_wire(instance)

@@ -5,17 +5,19 @@ the caller saw, so whichever timer (this node after a restart, or another
 node) stores a warning first is the only one that announces it.
 
 Writes are gathered for ``FLUSH_S`` and committed together, one transaction
-per batch, as a job on the message writer's thread (``on_writer_thread``),
-as sentiment scores are: on SQLite a transaction of its own from another
-connection would take the write lock in front of a message batch, whose
-busy-wait then sleeps for milliseconds. Each statement's own row count still
-answers its compare-and-set.
+per batch, on the message writer's thread and connection
+(``Store.write_beside``), as sentiment scores are: on SQLite a transaction
+from another connection would take the write lock in front of a message
+batch, whose busy-wait then sleeps for milliseconds, and a connection of its
+own per batch costs a connect. Each statement's own row count still answers
+its compare-and-set.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +30,11 @@ from sla.tables import sla_instances as t
 
 FLUSH_S = 0.01
 """How long writes gather before they are committed together."""
+_ROWS_PER_INSERT = 50
+"""Rows per insert statement: 18 parameters each, under SQLite's limit."""
 
-OnWriterThread = Callable[..., "asyncio.Future[Any]"]
-Statement = tuple[str, Sequence[Any]]
+WriteBeside = Callable[[Callable[[Any], Any]], "asyncio.Future[Any]"]
+
 
 _CHANGING = (
     "status",
@@ -49,24 +53,21 @@ _CHANGING = (
 
 
 class _Sql:
-    """The two write statements in the driver's own placeholder style, with
-    the columns' bind processors: a batch runs on a raw DB-API cursor, a few
+    """The write statements in the driver's own placeholder style, with the
+    columns' bind processors: a batch runs on a raw DB-API cursor, a few
     microseconds a statement instead of SQLAlchemy's hundreds, since it holds
     up the message writer's thread while it runs."""
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         self.sqlite = dialect.name == "sqlite"
-        mark = "?" if self.sqlite else "%s"
+        self.mark = "?" if self.sqlite else "%s"
         self.columns = [c.name for c in t.columns]
-        self.insert = (
-            f"INSERT INTO sla_instances ({', '.join(self.columns)})"
-            f" VALUES ({', '.join([mark] * len(self.columns))}) ON CONFLICT DO NOTHING"
-        )
-        sets = ", ".join(f"{name} = {mark}" for name in _CHANGING)
+        self.row = f"({', '.join([self.mark] * len(self.columns))})"
+        sets = ", ".join(f"{name} = {self.mark}" for name in _CHANGING)
         self.update = (
             f"UPDATE sla_instances SET {sets}"
-            f" WHERE id = {mark} AND status = {mark} AND warned = {mark}"
+            f" WHERE id = {self.mark} AND status = {self.mark} AND warned = {self.mark}"
         )
         self._process: dict[str, Callable[[Any], Any]] = {}
         for column in t.columns:
@@ -78,13 +79,58 @@ class _Sql:
         process = self._process.get(name)
         return value if process is None or value is None else process(value)
 
-    def inserting(self, values: dict[str, Any]) -> Statement:
-        return self.insert, [self._bind(name, values[name]) for name in self.columns]
+    def inserting(self, values: dict[str, Any]) -> Write:
+        return _Insert(values["id"], [self._bind(name, values[name]) for name in self.columns])
 
-    def changing(self, before: KpiInstance, values: dict[str, Any]) -> Statement:
+    def changing(self, before: KpiInstance, values: dict[str, Any]) -> Write:
         params = [self._bind(name, values[name]) for name in _CHANGING]
         params += [before.id, before.status.value, self._bind("warned", before.warned)]
-        return self.update, params
+        return _Change(params)
+
+    def insert(self, rows: int) -> str:
+        """One statement for ``rows`` new instances; it returns the ids it
+        stored (a clash with a stored one is skipped, not an error)."""
+        values = ", ".join([self.row] * rows)
+        return (
+            f"INSERT INTO sla_instances ({', '.join(self.columns)}) VALUES {values}"
+            " ON CONFLICT DO NOTHING RETURNING id"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    id: str
+    params: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    params: list[Any]
+
+
+Write = _Insert | _Change
+
+
+def _run(sql: _Sql, cursor: Any, writes: Sequence[Write]) -> list[bool]:
+    """On the writer thread, inside one transaction: the batch's inserts as
+    one statement (each thread hop into the driver gives the GIL away and
+    waits to win it back from the event loop), each compare-and-set on its
+    own (its row count is its answer). Inserts go first: a change in the
+    same batch may be to one of them."""
+    inserts = [w for w in writes if isinstance(w, _Insert)]
+    stored: set[str] = set()
+    for n in range(0, len(inserts), _ROWS_PER_INSERT):
+        chunk = inserts[n : n + _ROWS_PER_INSERT]
+        cursor.execute(sql.insert(len(chunk)), [p for w in chunk for p in w.params])
+        stored.update(row[0] for row in cursor.fetchall())
+    results = []
+    for write in writes:
+        if isinstance(write, _Insert):
+            results.append(write.id in stored)
+        else:
+            cursor.execute(sql.update, write.params)
+            results.append(cursor.rowcount == 1)
+    return results
 
 
 def _dt(seconds: float | None) -> datetime | None:
@@ -163,19 +209,19 @@ class SlaStore:
     """Async access to ``sla_instances``; one per process.
 
     Args:
-        on_writer_thread: ``Store.on_writer_thread``; None runs the batches on
-            the loop's default executor (tests, tools).
+        write_beside: ``Store.write_beside``: runs a batch's statements in one
+            transaction on the message writer's thread and connection.
     """
 
-    def __init__(self, engines: Engines, on_writer_thread: OnWriterThread | None = None) -> None:
+    def __init__(self, engines: Engines, write_beside: WriteBeside) -> None:
         self._engines = engines
-        self._on_writer_thread = on_writer_thread
-        self._sql = _Sql(engines.batch) if engines is not None else None
-        self._pending: list[tuple[Statement, asyncio.Future[bool]]] = []
+        self._write_beside = write_beside
+        self._sql = _Sql(engines.batch)
+        self._pending: list[tuple[Write, asyncio.Future[bool]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight: asyncio.Future[Any] | None = None
 
-    async def add(self, instance: KpiInstance, now: float) -> bool:
+    def add(self, instance: KpiInstance, now: float) -> asyncio.Future[bool]:
         """Store a new instance; False when the subject already has this KPI
         of this policy in this generation (another node, or a repeated start)."""
         values = {
@@ -191,21 +237,19 @@ class SlaStore:
             "generation": instance.generation,
             **_row(instance, now),
         }
-        assert self._sql is not None
-        return await self._submit(self._sql.inserting(values))
+        return self._submit(self._sql.inserting(values))
 
-    async def change(self, before: KpiInstance, after: KpiInstance, now: float) -> bool:
+    def change(self, before: KpiInstance, after: KpiInstance, now: float) -> asyncio.Future[bool]:
         """Write ``after`` if the row still has ``before``'s status (and
         warning flag); False when someone else moved it first."""
-        assert self._sql is not None
-        return await self._submit(self._sql.changing(before, _row(after, now)))
+        return self._submit(self._sql.changing(before, _row(after, now)))
 
     # -- the batches ------------------------------------------------------------
 
-    def _submit(self, statement: Statement) -> asyncio.Future[bool]:
+    def _submit(self, write: Write) -> asyncio.Future[bool]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append((statement, future))
+        self._pending.append((write, future))
         if self._timer is None and self._in_flight is None:
             self._timer = loop.call_later(FLUSH_S, self._flush)
         return future
@@ -215,12 +259,9 @@ class SlaStore:
         if self._in_flight is not None or not self._pending:
             return
         batch, self._pending = self._pending, []
-        statements = [statement for statement, _ in batch]
-        if self._on_writer_thread is not None:
-            running = self._on_writer_thread(self._write, statements)
-        else:
-            running = asyncio.get_running_loop().run_in_executor(None, self._write, statements)
-        self._in_flight = running
+        writes = [write for write, _ in batch]
+        sql = self._sql
+        running = self._in_flight = self._write_beside(lambda cursor: _run(sql, cursor, writes))
 
         def settle(done: asyncio.Future[list[bool]]) -> None:
             self._in_flight = None
@@ -236,39 +277,6 @@ class SlaStore:
                 self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self._flush)
 
         running.add_done_callback(settle)
-
-    def _write(self, statements: Sequence[Statement]) -> list[bool]:
-        """On the writer thread: the whole batch, one transaction."""
-        assert self._sql is not None
-        sqlite = self._sql.sqlite
-        raw = self._engines.batch.raw_connection()
-        try:
-            cursor = raw.cursor()
-            setting = None
-            if sqlite:
-                # WAL without an fsync per commit: a commit survives the
-                # process dying (a restart); only a power cut may lose the
-                # last batch. The pool is the message writer's: restored below.
-                cursor.execute("PRAGMA synchronous")
-                (setting,) = cursor.fetchone() or (2,)
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                cursor.execute("BEGIN IMMEDIATE")
-            try:
-                results = []
-                for sql, params in statements:
-                    cursor.execute(sql, params)
-                    results.append(cursor.rowcount == 1)
-                raw.commit()
-                return results
-            except BaseException:
-                raw.rollback()
-                raise
-            finally:
-                if setting is not None:
-                    cursor.execute(f"PRAGMA synchronous={setting}")
-                cursor.close()
-        finally:
-            raw.close()
 
     async def drain(self) -> None:
         """Commit what is queued (at shutdown)."""

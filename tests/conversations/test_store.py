@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -352,3 +354,60 @@ async def test_a_stale_fencing_token_is_refused_in_the_same_transaction(store: S
     assert await store.raise_fence(9) == 9
     with pytest.raises(StaleFence):
         await store.change_status(cid, ConversationStatus.QUEUED, actor="router", fence=8)
+
+
+async def test_work_beside_rides_along_with_the_next_message_batch(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """``write_beside`` work waiting when a message batch starts goes into the
+    batch's transaction; one that fails there fails only itself: the batch's
+    messages are stored all the same."""
+    cid = await conversation(store)
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    committed: list[AppendResult] = []
+    writer = MessageWriter(store, committed.extend)
+    carried: list[int] = []
+    append_batch = store_module.append_batch
+
+    def counting(conn, requests, now, read, beside=()):  # type: ignore[no-untyped-def]
+        carried.append(len(beside))
+        return append_batch(conn, requests, now, read, beside)
+
+    monkeypatch.setattr(store_module, "append_batch", counting)
+
+    def seen(cursor: Any) -> int:
+        cursor.execute(f"SELECT count(*) FROM messages WHERE conversation_id = {mark}", [cid])
+        return int(cursor.fetchone()[0])
+
+    def broken(cursor: Any) -> None:
+        raise ValueError("not today")
+
+    for work, text in ((seen, "one"), (broken, "two")):
+        gate = threading.Event()
+        held = store.on_writer_thread(gate.wait, 10)  # the batch and the work queue up
+        sent = writer.submit(req(cid, text))
+        beside = store.write_beside(work)
+        gate.set()
+        await held
+        assert (await sent).message.text == text
+        if work is seen:
+            assert await beside == 1  # after the message, in its transaction
+        else:
+            with pytest.raises(ValueError, match="not today"):
+                await beside
+        await writer.flush()
+    assert [m.text for m in await store.messages_after(cid)] == ["one", "two"]
+    assert [r.message.text for r in committed] == ["one", "two"]
+    assert carried[0] == 1  # the first work went with the message batch
+    await writer.close()
+
+
+async def test_work_beside_goes_alone_when_no_message_comes(store: Store):
+    cid = await conversation(store)
+    mark = "?" if store.dialect == "sqlite" else "%s"
+
+    def count(cursor: Any) -> int:
+        cursor.execute(f"SELECT count(*) FROM conversations WHERE id = {mark}", [cid])
+        return int(cursor.fetchone()[0])
+
+    assert await asyncio.wait_for(store.write_beside(count), 10) == 1
