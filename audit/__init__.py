@@ -1,7 +1,8 @@
 """The audit log: security-relevant actions, stored, read by admins.
 
 Who signed in or failed to, whose password, role or account state changed
-and by whom, which API keys were made or revoked, who exported a report.
+and by whom, which API keys were made or revoked, who exported a report,
+who merged which case or customer into which.
 Rows are only ever added. ``GET /api/v1/audit`` reads them (admins only).
 """
 
@@ -19,6 +20,8 @@ ACTIONS = (
     "api_key_created",
     "api_key_revoked",
     "report_exported",
+    "case_merged",
+    "customer_merged",
 )
 """Every ``action`` the log holds."""
 

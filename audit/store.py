@@ -28,7 +28,7 @@ class AuditEntry:
     """The account that acted (None: someone not signed in, or the CLI)."""
     actor_name: str | None = None
     subject_type: str | None = None
-    """``user`` or ``api_key``."""
+    """``user``, ``api_key``, ``case`` or ``customer``."""
     subject_id: str | None = None
     subject_name: str | None = None
     address: str | None = None

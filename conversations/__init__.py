@@ -7,6 +7,7 @@ per-conversation ``seq``, and a timeline of events) lives here, behind one
 
 from conversations.errors import (
     ConversationClosed,
+    ConversationExists,
     ConversationNotFound,
     IllegalTransition,
     StoreError,
@@ -29,6 +30,7 @@ __all__ = [
     "AppendResult",
     "Conversation",
     "ConversationClosed",
+    "ConversationExists",
     "ConversationNotFound",
     "ConversationStatus",
     "Customer",

@@ -11,6 +11,14 @@ class ConversationNotFound(StoreError):
         self.conversation_id = conversation_id
 
 
+class ConversationExists(StoreError):
+    """A conversation with the id asked for is there already."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"a conversation with id {conversation_id!r} exists")
+        self.conversation_id = conversation_id
+
+
 class ConversationClosed(StoreError):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(f"conversation {conversation_id!r} is closed")

@@ -42,6 +42,7 @@ from conversations.batches import (
 from conversations.engine import Engines, create_engines
 from conversations.errors import (
     AlreadyAssigned,
+    ConversationExists,
     ConversationNotFound,
     StaleFence,
     StoreError,
@@ -288,7 +289,30 @@ class Store:
         phone: str | None = None,
         attributes: JSON | None = None,
     ) -> Customer:
-        """Map any known identity (email, phone, social id) to one customer."""
+        """Map any known identity (email, phone, social id) to one customer.
+
+        Two first contacts with one identity at once (two tabs, a provider's
+        burst) both miss it and both insert it: the unique key refuses the
+        second, which then finds the first's customer."""
+        for attempt in range(3):
+            try:
+                return await self._find_or_create_customer(
+                    identities, name=name, email=email, phone=phone, attributes=attributes
+                )
+            except IntegrityError:
+                if attempt == 2 or not identities:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _find_or_create_customer(
+        self,
+        identities: Sequence[tuple[str, str]],
+        *,
+        name: str | None,
+        email: str | None,
+        phone: str | None,
+        attributes: JSON | None,
+    ) -> Customer:
         async with self._engines.write.begin() as conn:
             customer_id = None
             if identities:
@@ -354,9 +378,46 @@ class Store:
         priority: int = 0,
         prechat: JSON | None = None,
         context: JSON | None = None,
+        conversation_id: str | None = None,
     ) -> Conversation:
+        """A new queued conversation. ``conversation_id``: one the caller
+        derived from its own idempotency key; ``ConversationExists`` when a
+        conversation has it already (made by a concurrent call)."""
         now = utcnow()
-        conversation_id = new_id("c")
+        fixed = conversation_id is not None
+        conversation_id = conversation_id or new_id("c")
+        try:
+            return await self._create_conversation(
+                conversation_id,
+                now,
+                channel=channel,
+                customer_id=customer_id,
+                queue=queue,
+                subject=subject,
+                language=language,
+                priority=priority,
+                prechat=prechat,
+                context=context,
+            )
+        except IntegrityError:
+            if fixed and await self._engines.read.first(_CONVERSATION, {"id": conversation_id}):
+                raise ConversationExists(conversation_id) from None
+            raise
+
+    async def _create_conversation(
+        self,
+        conversation_id: str,
+        now: datetime,
+        *,
+        channel: str,
+        customer_id: str,
+        queue: str,
+        subject: str | None,
+        language: str | None,
+        priority: int,
+        prechat: JSON | None,
+        context: JSON | None,
+    ) -> Conversation:
         async with self._engines.write.begin() as conn:
             await conn.execute(
                 insert(t.conversations).values(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import time
 from typing import Annotated, Any, TypeVar
@@ -12,7 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conversations import ConversationStatus, User, UserExists
+from conversations import (
+    Conversation,
+    ConversationExists,
+    ConversationNotFound,
+    ConversationStatus,
+    User,
+    UserExists,
+)
 from gateway.auth import Principal, dummy_hash, hash_password, verify_password
 from gateway.errors import (
     BadRequest,
@@ -40,6 +49,10 @@ class TokenRequest(Body):
     password: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
+SessionKey = Annotated[str, Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+"""Long enough not to be guessed: whoever holds it gets the chat's token."""
+
+
 class SessionRequest(Body):
     name: Annotated[str, Field(max_length=200)] | None = None
     email: EmailStr | None = None
@@ -49,6 +62,16 @@ class SessionRequest(Body):
     context: dict[str, Any] = Field(default_factory=dict)
     widget: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     """The widget's id (``[[webchat.widgets]]``): its pre-chat survey applies."""
+    session_key: SessionKey | None = None
+    """Made by the widget once per chat it starts: requests with one key (a
+    retry, a double submit, two racing tabs) yield one conversation."""
+
+
+def session_conversation_id(key: str) -> str:
+    """The conversation a ``session_key`` names: derived, so that the
+    conversations table's primary key makes concurrent creations one."""
+    digest = hashlib.sha256(b"switchboard webchat session\0" + key.encode()).hexdigest()
+    return f"c_{digest[:32]}"
 
 
 class UserCreate(Body):
@@ -211,11 +234,13 @@ async def me(request: Request) -> Response:
 
 
 async def create_session(request: Request) -> Response:
-    """Open a web chat conversation and get its visitor token.
+    """Open a web chat conversation and get its visitor token. With a
+    ``session_key`` seen before, the same conversation and a new token.
     ---
     tags: [webchat]
     body: SessionRequest
     responses:
+      200: {description: "the conversation of this session_key, made before, and a new token"}
       201: {description: "conversation_id and visitor_token"}
       400: {description: "invalid body, unknown widget, or answers that do not fit its survey"}
     """
@@ -239,16 +264,28 @@ async def create_session(request: Request) -> Response:
         identities.append(("email", body.email.lower()))
     if body.phone:
         identities.append(("phone", body.phone))
-    conversation = await services.open_conversation(
-        channel="webchat",
-        identities=identities,
-        name=body.name,
-        email=body.email,
-        phone=body.phone,
-        language=body.language,
-        prechat=prechat,
-        context=context,
-    )
+    fixed = session_conversation_id(body.session_key) if body.session_key else None
+    try:
+        if fixed is not None:
+            with contextlib.suppress(ConversationNotFound):
+                return _session(services, await services.store.get_conversation(fixed), 200)
+        conversation = await services.open_conversation(
+            channel="webchat",
+            identities=identities,
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            language=body.language,
+            prechat=prechat,
+            context=context,
+            conversation_id=fixed,
+        )
+    except ConversationExists as exc:  # a concurrent request with this key won
+        return _session(services, await services.store.get_conversation(exc.conversation_id), 200)
+    return _session(services, conversation, 201)
+
+
+def _session(services: Services, conversation: Conversation, status: int) -> Response:
     return JSONResponse(
         {
             "conversation_id": conversation.id,
@@ -257,7 +294,7 @@ async def create_session(request: Request) -> Response:
             ),
             "expires_in": services.tokens.visitor_ttl_s,
         },
-        status_code=201,
+        status_code=status,
     )
 
 

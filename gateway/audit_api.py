@@ -3,12 +3,15 @@
 What is recorded (``AuditStore.add``, called where each action happens):
 sign-ins (succeeded, failed, throttled), accounts created, password, role and
 enabled/disabled changes (with who made them), API keys made and revoked
-(the CLI), KPI exports.
+(the CLI), KPI exports, case and customer merges (``record`` below). The
+HTTP API deletes nothing; a route that deletes, merges or exports must
+record itself (tests/e2e/test_audit_log.py fails otherwise).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,10 +19,21 @@ from starlette.routing import Route
 
 from audit import ACTIONS
 from conversations.times import as_utc
-from gateway.api import services_of, user_caller
+from gateway.api import client_address, services_of, user_caller
+from gateway.auth import Principal
 from gateway.errors import BadRequest
 
 MAX_LIMIT = 1000
+
+
+async def record(request: Request, who: Principal, action: str, **fields: Any) -> None:
+    """Add ``action``, done by ``who`` over ``request``, to the audit log
+    (``subject_type``, ``subject_id``, ``subject_name`` and details in
+    ``fields``); never raises."""
+    name = who.user.username if who.user is not None else who.name
+    await services_of(request).audit.add(
+        action, actor_id=who.id, actor_name=name, address=client_address(request), **fields
+    )
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -49,7 +63,7 @@ def _int(request: Request, name: str, default: int | None, low: int, high: int) 
 
 async def audit_log(request: Request) -> Response:
     """The audit log, newest first: sign-ins, account and role changes, API
-    keys, exports. Page back with ``before`` (the last entry's id).
+    keys, exports, merges. Page back with ``before`` (the last entry's id).
     ---
     tags: [security]
     parameters:

@@ -33,6 +33,7 @@ from cases.model import Priority
 from cases.store import AlreadyLinked, CaseNotFound
 from conversations.times import utcnow
 from gateway.api import Body, parse_body, services_of, user_caller
+from gateway.audit_api import record
 from gateway.cases_runtime import CaseRuntime
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound, Unauthorized, Unavailable
 
@@ -408,10 +409,20 @@ async def merge_case(request: Request) -> Response:
       404: {description: "no such case"}
       409: {description: "either case is not active"}
     """
-    actor = await _staff(request)
+    who = await user_caller(request)
     body = await parse_body(request, MergeRequest)
     cases = runtime(request)
-    merged, survivor = await cases.merge(request.path_params["id"], body.into, actor=actor)
+    merged, survivor = await cases.merge(request.path_params["id"], body.into, actor=who.id)
+    await record(
+        request,
+        who,
+        "case_merged",
+        subject_type="case",
+        subject_id=merged.id,
+        subject_name=merged.number,
+        into=survivor.id,
+        into_number=survivor.number,
+    )
     return JSONResponse(
         {"merged": await cases.wire(merged), "survivor": await cases.wire(survivor)}
     )

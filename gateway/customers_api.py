@@ -24,6 +24,7 @@ from conversations import Conversation, Customer
 from conversations.deliveries import CustomerNotFound, DeliveryStore
 from conversations.errors import StoreError
 from gateway.api import Body, parse_body, services_of, user_caller
+from gateway.audit_api import record
 from gateway.auth import Principal
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.services import may_see
@@ -138,7 +139,7 @@ async def merge_customer(request: Request) -> Response:
       404: {description: "no such customer"}
       409: {description: "already merged"}
     """
-    await user_caller(request, "supervisor", "admin")
+    who = await user_caller(request, "supervisor", "admin")
     body = await parse_body(request, MergeRequest)
     services = services_of(request)
     keep_id = request.path_params["id"]
@@ -150,6 +151,14 @@ async def merge_customer(request: Request) -> Response:
         raise NotFound(f"no such customer {exc.customer_id!r}") from None
     except StoreError as exc:
         raise Conflict(str(exc), code="already_merged") from None
+    await record(
+        request,
+        who,
+        "customer_merged",
+        subject_type="customer",
+        subject_id=body.other_id,
+        into=keep_id,
+    )
     customer = await _customer_row(request, keep_id)
     conversations = await services.store.list_conversations(customer_id=keep_id, limit=RECENT)
     return JSONResponse(await _wire(request, customer, conversations))

@@ -175,9 +175,12 @@ class Services:
         language: str | None = None,
         prechat: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
+        conversation_id: str | None = None,
     ) -> Conversation:
         """Every channel's way in: find or create the customer, open a
-        conversation and put it in line for routing."""
+        conversation and put it in line for routing. ``conversation_id``:
+        derived from the caller's idempotency key (``ConversationExists``
+        when a concurrent call made it first)."""
         customer = await self.store.find_or_create_customer(
             identities, name=name, email=email, phone=phone
         )
@@ -188,6 +191,7 @@ class Services:
             language=language,
             prechat=prechat,
             context=context,
+            conversation_id=conversation_id,
         )
         self.announce_status(conversation)
         return conversation

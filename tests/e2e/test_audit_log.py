@@ -3,15 +3,28 @@ over the API and the CLI, read back by an admin over ``GET /api/v1/audit``."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
+from audit import ACTIONS
+from gateway.app import create_app
+from gateway.settings import Settings
 from tests.conftest import PASSWORD
-from tests.support.clients import bearer, token
+from tests.support.clients import bearer, new_session, token
 from tests.support.server import Server
+
+# Every route that deletes, merges or exports, and what it records: a new one
+# without an entry fails ``test_every_delete_merge_and_export_route_is_audited``.
+AUDITED = {
+    ("POST", "/api/v1/cases/{id}/merge"): "case_merged",
+    ("POST", "/api/v1/customers/{id}/merge"): "customer_merged",
+    ("GET", "/api/v1/reports/kpis"): "report_exported",  # with Accept: text/csv
+}
 
 
 def audit(server: Server, who: str = "ada", **params: Any) -> httpx.Response:
@@ -144,3 +157,85 @@ def test_bad_queries_are_400_with_a_message(server: Server, params: dict[str, st
     reply = audit(server, **params)
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "invalid_field" and reply.json()["error"]["message"]
+
+
+def destructive_routes() -> list[tuple[str, str]]:
+    """Routes that delete (DELETE), merge (``.../merge``) or export (a
+    handler that answers ``text/csv``), read from the app's route table."""
+    app = create_app(Settings(database_url="sqlite:///:memory:"))
+    found = []
+    for route in app.routes:
+        if not isinstance(route, Route):
+            continue
+        exports = "text/csv" in inspect.getsource(route.endpoint)
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            if method == "DELETE" or route.path.endswith("/merge") or exports:
+                found.append((method, route.path))
+    return found
+
+
+def test_every_delete_merge_and_export_route_is_audited() -> None:
+    found = destructive_routes()
+    missing = [f"{m} {p}" for m, p in found if (m, p) not in AUDITED]
+    assert not missing, "routes that delete, merge or export without an audit action:\n  " + (
+        "\n  ".join(missing)
+    )
+    assert sorted(AUDITED) == sorted(found), "AUDITED names routes that are gone"
+    assert set(AUDITED.values()) <= set(ACTIONS)
+
+
+def new_case(server: Server, headers: dict[str, str], title: str) -> dict[str, Any]:
+    reply = httpx.post(server.http + "/api/v1/cases", headers=headers, json={"title": title})
+    assert reply.status_code == 201, reply.text
+    case: dict[str, Any] = reply.json()
+    return case
+
+
+def test_a_case_merge_is_recorded_with_both_cases(server: Server) -> None:
+    alice = bearer(token(server.http, "alice", PASSWORD))
+    merged, survivor = new_case(server, alice, "printer jam"), new_case(server, alice, "printer")
+    reply = httpx.post(
+        server.http + f"/api/v1/cases/{merged['id']}/merge",
+        headers=alice,
+        json={"into": survivor["id"]},
+    )
+    assert reply.status_code == 200, reply.text
+    (entry,) = entries(server, action="case_merged", subject=merged["id"])
+    assert entry["actor"]["name"] == "alice"
+    assert entry["subject"] == {"type": "case", "id": merged["id"], "name": merged["number"]}
+    assert entry["detail"] == {"into": survivor["id"], "into_number": survivor["number"]}
+
+
+def test_a_refused_case_merge_records_nothing(server: Server) -> None:
+    alice = bearer(token(server.http, "alice", PASSWORD))
+    case = new_case(server, alice, "alone")
+    reply = httpx.post(
+        server.http + f"/api/v1/cases/{case['id']}/merge", headers=alice, json={"into": case["id"]}
+    )
+    assert reply.status_code == 400
+    assert entries(server, action="case_merged", subject=case["id"]) == []
+
+
+def test_a_customer_merge_is_recorded_with_who_merged_what_into_what(server: Server) -> None:
+    sam = bearer(token(server.http, "sam", PASSWORD))
+    ids = []
+    for _ in range(2):
+        email = f"merge-{uuid.uuid4().hex[:8]}@example.com"
+        session = new_session(server.http, name="Mia", email=email)
+        conversation = httpx.get(
+            server.http + f"/api/v1/conversations/{session['conversation_id']}", headers=sam
+        )
+        ids.append(conversation.json()["customer"]["id"])
+    keep, other = ids
+    reply = httpx.post(
+        server.http + f"/api/v1/customers/{keep}/merge", headers=sam, json={"other_id": other}
+    )
+    assert reply.status_code == 200, reply.text
+    (entry,) = entries(server, action="customer_merged", subject=other)
+    assert entry["actor"]["name"] == "sam"
+    assert entry["subject"]["type"] == "customer" and entry["detail"] == {"into": keep}
+    again = httpx.post(
+        server.http + f"/api/v1/customers/{keep}/merge", headers=sam, json={"other_id": other}
+    )
+    assert again.status_code == 409
+    assert len(entries(server, action="customer_merged", subject=other)) == 1

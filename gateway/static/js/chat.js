@@ -117,6 +117,9 @@ function validate() {
   return !first && surveyOk;
 }
 
+// One key per chat started: a retry after a lost answer gets the same chat.
+let sessionKey = null;
+
 async function startChat(event) {
   event.preventDefault();
   el.formError.hidden = true;
@@ -138,8 +141,10 @@ async function startChat(event) {
           : { topic: topicSelect.selectedOptions[0].textContent, ...(question ? { question } : {}) },
         context: { ...pageContext(), ...invitationContext() },
         ...(widgetId() ? { widget: widgetId() } : {}),
+        session_key: (sessionKey ??= uuid()),
       },
     });
+    sessionKey = null;
     store.set(`${KEY}.me`, { name, email });
     chatStarted();
     state = {
