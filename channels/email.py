@@ -160,17 +160,23 @@ class EmailServer:
     """
 
     def __init__(
-        self, handler: InboundEmailHandler, host: str = "127.0.0.1", port: int = 2525
+        self,
+        handler: InboundEmailHandler,
+        host: str = "127.0.0.1",
+        port: int = 2525,
+        sock: socket.socket | None = None,
     ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
+        self._sock = sock
+        """Already bound (shared by the workers of ``serve --workers``)."""
         self._controller: _BoundController | None = None
 
     async def start(self) -> None:
         if self.handler.callback_loop is None:
             self.handler.callback_loop = asyncio.get_running_loop()
-        sock = socket.create_server((self.host, self.port))
+        sock = self._sock or socket.create_server((self.host, self.port))
         self.port = sock.getsockname()[1]
         controller = _BoundController(
             self.handler,

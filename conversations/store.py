@@ -582,20 +582,23 @@ class Store:
     async def raise_fence(self, token: int) -> int:
         """A new cluster router raises the fence to its token before it acts.
 
-        Returns the fence after the call: ``token``, or a higher one if a
-        later router got there first (this one must not route then).
+        Returns the fence it found: the router may route only if that is
+        below ``token`` (the fence is ``token`` now). A higher one means a
+        later router got there first; an equal one, that the token was
+        granted twice (Redis lost its counter): either way it must not route.
         """
         async with self._engines.write.begin() as conn:
             # The row exists before it is locked: two first routers racing
             # to create it cannot both insert (the loser's insert does nothing).
             await conn.execute(self._insert_ignore().values(key=self._FENCE, value="0"))
             current = await self._fence_value(conn, exclusive=True)
-            if current >= token:
-                return current
-            await conn.execute(
-                update(t.settings).where(t.settings.c.key == self._FENCE).values(value=str(token))
-            )
-            return token
+            if current < token:
+                await conn.execute(
+                    update(t.settings)
+                    .where(t.settings.c.key == self._FENCE)
+                    .values(value=str(token))
+                )
+            return current
 
     def _insert_ignore(self) -> Any:
         """``INSERT ... ON CONFLICT DO NOTHING`` into settings, per dialect."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -165,7 +166,7 @@ async def drain(services: Services) -> None:
         )
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, smtp_socket: socket.socket | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.start(settings)
@@ -179,7 +180,7 @@ def create_app(settings: Settings) -> Starlette:
         await services.routing.start()
         if bots is not None:
             await bots.start()
-        channels = ChannelRuntime(services)
+        channels = ChannelRuntime(services, smtp_socket=smtp_socket)
         await channels.start()
         app.state.channels = channels
         sla = SlaRuntime(services, email_sender=channels.senders.get("email"))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import socket
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,10 @@ class ChannelRuntime:
     """Start with ``await start()`` after ``Services.start``; ``await stop()`` before
     ``Services.stop`` (after the writer drained, so the last replies go out)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, smtp_socket: socket.socket | None = None) -> None:
         self.services = services
+        self._smtp_socket = smtp_socket
+        """Bound by a ``--workers`` supervisor and shared by every worker."""
         self.config = services.settings.channels
         self.deliveries = DeliveryStore(services.store.engines)
         self.senders: dict[Channel, Sender] = {}
@@ -110,7 +113,9 @@ class ChannelRuntime:
             on_message=self.receive_email,
             limits=self.config.email_limits(),
         )
-        server = EmailServer(handler, settings.smtp_host, settings.smtp_port)
+        server = EmailServer(
+            handler, settings.smtp_host, settings.smtp_port, sock=self._smtp_socket
+        )
         try:
             await server.start()
             self.email_server = server

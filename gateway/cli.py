@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--smtp-port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port, each a cluster node (needs Redis and PostgreSQL)",
+    )
+    # A worker of ``--workers``: the sockets its supervisor bound (HTTP,SMTP).
+    serve.add_argument("--inherit-fds", help=argparse.SUPPRESS)
 
     check = sub.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("file")
@@ -105,17 +113,41 @@ async def _users_list(settings: Settings) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+    from gateway.workers import Supervisor, check_workers, inherited, watch_parent
+
+    settings = _settings(args.config, host=args.host, port=args.port, smtp_port=args.smtp_port)
+    check_workers(settings, args.workers)
+    if args.inherit_fds:
+        watch_parent()
+        http, smtp = inherited(args.inherit_fds)
+        serve(settings, sockets=[http], smtp_socket=smtp)
+        return 0
+    if args.workers == 1:
+        serve(settings)
+        return 0
+    from gateway.server import configure_logging
+
+    configure_logging(settings)
+    passed = [
+        f"{flag}={value}"
+        for flag, value in (
+            ("--config", args.config),
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--smtp-port", args.smtp_port),
+        )
+        if value is not None
+    ]
+    return Supervisor(settings, args.workers, passed).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from gateway.server import serve
-
-            settings = _settings(
-                args.config, host=args.host, port=args.port, smtp_port=args.smtp_port
-            )
-            serve(settings)
-            return 0
+            return _serve(args)
         if args.command == "check-config":
             check_file(args.file)
             print(f"{args.file}: ok")

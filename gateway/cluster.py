@@ -10,11 +10,15 @@ Each piece is a Lua script, so what must change together does:
   exactly which connections the log before that id made.
 * ``acquire``/``renew``/``release``: the lease of ``cluster.lease`` on one
   key (``SET NX PX`` plus ``INCR`` of the fencing token). The store checks
-  the token on every offer and assignment (``Store.raise_fence``).
+  the token on every offer and assignment (``Store.raise_fence``); a token
+  not above the store's fence (Redis restarted empty) is let go, and
+  ``lift`` moves the counter past the fence.
 * ``record``: the router's progress (the last entry it carried out, and
   its number: ``log_lag`` is entries appended minus entries carried out)
   and the presence it set, effective and chosen (an offer that timed out
-  makes its agent ``away``): the next router starts from these.
+  makes its agent ``away``): the next router starts from these, and takes
+  the arrivals between that entry and its snapshot from the log
+  (``entries_between``): what intake read in them is not in the store.
 * heartbeats in one hash; the router drops the connections of a node not
   heard from within the lease TTL.
 * the router's queues and agents, published for the other nodes
@@ -26,6 +30,7 @@ clusters sharing one Redis stay apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import router as r
-from cluster import decode, encode
+from cluster import DecodeError, decode, encode
 
 MAXLEN = 100_000
 
@@ -61,6 +66,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
 return token
+"""
+
+_LIFT = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
 """
 
 _RENEW = """
@@ -148,6 +160,7 @@ class RedisCluster:
         self._reader: Any = redis.from_url(url)
         self._append = self._redis.register_script(_APPEND)
         self._acquire = self._redis.register_script(_ACQUIRE)
+        self._lift = self._redis.register_script(_LIFT)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._record = self._redis.register_script(_RECORD)
@@ -200,6 +213,25 @@ class RedisCluster:
         keys = [self.lease, self.position, self.handled, self.presence, self.chosen]
         return bool(await self._record(keys=keys, args=args))
 
+    async def entries_between(
+        self, after: str | None, upto: str
+    ) -> list[tuple[str, list[r.Event]]]:
+        """The entries after ``after`` (None: from the start) up to ``upto``
+        included, in order; an undecodable one is skipped (and logged by
+        the caller's reader when it is read live)."""
+        entries: list[tuple[str, list[r.Event]]] = []
+        start = "-" if after is None else "(" + after
+        if upto == "0-0":
+            return entries
+        while True:
+            rows = await self._redis.xrange(self.stream, min=start, max=upto, count=1000)
+            for entry_id, fields in rows:
+                with contextlib.suppress(DecodeError):
+                    entries.append((_s(entry_id), decode(fields[b"e"])))
+            if len(rows) < 1000:
+                return entries
+            start = "(" + _s(rows[-1][0])
+
     async def handled_position(self) -> str | None:
         value = await self._redis.get(self.position)
         return _s(value) if value is not None else None
@@ -240,6 +272,11 @@ class RedisCluster:
             await self._acquire(keys=[self.lease, self.token], args=[self.node_id, self._ms])
         )
         return token or None
+
+    async def lift_token(self, at_least: int) -> None:
+        """Make the next grant's token exceed ``at_least`` (the store's fence):
+        a Redis that restarted without its data counts from 1 again."""
+        await self._lift(keys=[self.token], args=[at_least])
 
     async def renew(self, token: int) -> bool:
         return bool(

@@ -176,10 +176,13 @@ class RoutingShell:
         if self._finder_thread is not None:
             self._finder_thread.shutdown(wait=False, cancel_futures=True)
 
-    async def _rebuild(self) -> None:
+    async def _rebuild(self, arrivals: Mapping[str, r.ItemArrived] | None = None) -> None:
         """Replay the store into the router. Its commands are dropped: the
         store already says where everything is, and no agent is connected
-        yet, so offers are made as agents arrive."""
+        yet, so offers are made as agents arrive. ``arrivals``: items as
+        they entered routing (with the first message and the proactive
+        queue intake reads), for conversations the store alone would enter
+        without them."""
         store, now = self._services.store, time.time()
         routed_users: set[str] = set()
         for user in await store.list_users():
@@ -208,7 +211,8 @@ class RoutingShell:
             if agent_id is not None and agent_id not in routed_users:
                 self._outside.add(conversation.id)
                 continue
-            events: list[r.Event] = [self._arrival(conversation)]
+            logged = (arrivals or {}).get(conversation.id)
+            events: list[r.Event] = [logged or self._arrival(conversation)]
             if agent_id is not None:
                 events.append(r.ManualAssign(conversation.id, agent_id, force=True))
             elif self._services.bots is not None:
@@ -366,7 +370,7 @@ class RoutingShell:
         self._routed.add(conversation.id)
         if not self._routed_user(by):
             self._outside.add(conversation.id)
-            if entered:
+            if entered or self.cluster is not None:  # (another node may have entered it)
                 self.submit(r.ItemCancelled(conversation.id, "taken by staff"))
             return
         arrives = () if entered else (self._arrival(conversation),)
@@ -634,8 +638,14 @@ class RoutingShell:
         connections and statuses as of the log's last entry, read on from there."""
         assert self.cluster is not None
         store = self._services.store
-        if await store.raise_fence(token) != token:
-            await self.cluster.release(token)  # a later router fenced the store
+        found = await store.raise_fence(token)
+        if found >= token:
+            # A later router fenced the store, or Redis restarted empty and
+            # grants tokens again from 1: lift its counter past the fence so
+            # the next grant can route, and let go of this one.
+            log.warning("token %d is not above the store's fence %d; retrying", token, found)
+            await self.cluster.lift_token(found)
+            await self.cluster.release(token)
             return
         log.warning("routing the cluster (token %d)", token)
         self.fence, self._ids = token, OfferIds(token)
@@ -643,8 +653,9 @@ class RoutingShell:
         self._routed.clear()
         self._outside.clear()
         self._log = asyncio.Queue()
+        handled = await self.cluster.handled_position()
         snapshot = await self.cluster.snapshot()
-        await self._rebuild()
+        await self._rebuild(await self._unhandled_arrivals(handled, snapshot.last_id))
         live = {m.id for m in self._live(snapshot.nodes)}
         events: list[r.Event] = []
         for node, conns in sorted(snapshot.conns.items()):
@@ -667,6 +678,20 @@ class RoutingShell:
         ]
         with contextlib.suppress(Exception):
             await self.cluster.record(token, entry_id=snapshot.last_id, number=snapshot.appended)
+
+    async def _unhandled_arrivals(self, handled: str | None, upto: str) -> dict[str, r.ItemArrived]:
+        """Arrivals the last router did not record as carried out, up to the
+        snapshot: the store has their conversations, but not the first
+        message and proactive queue intake reads (this router reads on
+        after ``upto``, so it would never see them). Every arrival while
+        no node routes is one of these."""
+        assert self.cluster is not None
+        arrivals: dict[str, r.ItemArrived] = {}
+        for _, events in await self.cluster.entries_between(handled, upto):
+            for event in events:
+                if isinstance(event, r.ItemArrived):
+                    arrivals.setdefault(event.item.id, event)
+        return arrivals
 
     def _live(self, nodes: Mapping[str, Mapping[str, Any]]) -> list[Any]:
         members = Membership(self.cluster.ttl if self.cluster else 5.0)
@@ -914,6 +939,12 @@ class RoutingShell:
         elif isinstance(command, r.Rejected):
             if isinstance(command.event, r.AgentRemoved):
                 return  # (with Redis: removing someone the router never knew)
+            if isinstance(command.event, r.Transferred) and command.code == "unknown_item":
+                # Held outside routing as far as this router knows (a
+                # supervisor took it, perhaps through another node, whose
+                # ``_outside`` the transferring node does not share).
+                await self._reenter_from_store(command.event.item_id)
+                return
             agent_id = getattr(command.event, "agent_id", None)
             if agent_id is not None:
                 ref = getattr(command.event, "offer_id", None)
@@ -922,6 +953,18 @@ class RoutingShell:
                     agent_id,
                     {"type": "error", "code": command.code, "message": command.message, "ref": ref},
                 )
+
+    async def _reenter_from_store(self, cid: str) -> None:
+        """Put a conversation the store says is queued in line afresh."""
+        try:
+            conversation = await self._services.store.get_conversation(cid)
+        except ConversationNotFound:
+            return
+        if conversation.status != ConversationStatus.QUEUED.value:
+            return
+        self._outside.discard(cid)
+        self._routed.add(cid)
+        self._log.put_nowait(((self._arrival(conversation),), None))
 
     async def _holds(self, agent_id: str, cid: str) -> bool:
         try:

@@ -10,6 +10,7 @@ import uvicorn
 
 from gateway.app import create_app, drain
 from gateway.settings import Settings
+from gateway.workers import STARTUP_FAILED
 
 
 class _Server(uvicorn.Server):
@@ -33,13 +34,23 @@ must win it back from the event loop to go on; at CPython's default 5 ms each
 such wait adds to every message's latency."""
 
 
-def serve(settings: Settings) -> None:
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def serve(
+    settings: Settings,
+    sockets: list[socket.socket] | None = None,
+    smtp_socket: socket.socket | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT; on ``sockets`` (and ``smtp_socket``) bound
+    by a ``--workers`` supervisor, else on the configured host and ports."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    configure_logging(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, smtp_socket=smtp_socket),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -52,4 +63,7 @@ def serve(settings: Settings) -> None:
         proxy_headers=True,
         server_header=False,
     )
-    _Server(config).run()
+    server = _Server(config)
+    server.run(sockets=sockets)
+    if not server.started:
+        raise SystemExit(STARTUP_FAILED)  # (logged) a ``--workers`` parent backs off

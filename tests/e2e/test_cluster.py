@@ -41,6 +41,15 @@ timeout = {OFFER_TIMEOUT:g}
 
 [routing.presence]
 on_offer_timeout = "away"
+
+[routing.queues.default]
+
+[routing.queues.billing]
+
+[[routing.intake]]
+name = "billing"
+when = 'message contains "invoice"'
+queue = "billing"
 """
 
 
@@ -285,3 +294,46 @@ def test_one_process_is_a_cluster_of_one_routing_node(server: Server):
         server.http + "/api/v1/cluster", headers=bearer(token(server.http, "sam", PASSWORD))
     )
     assert refused.status_code == 403 and "error" in refused.json()
+
+
+async def test_a_supervisors_transfer_through_another_node_is_routed(nodes):
+    """A supervisor takes a conversation on the routing node and hands it
+    back through the other node, which never saw the take: the router,
+    which let the conversation go, puts it in line again from the store
+    (it would otherwise stay queued and unrouted)."""
+    router, other = nodes
+    session = new_session(router.http)
+    cid = session["conversation_id"]
+    v, _ = await visitor_ws(router.ws, session["visitor_token"])
+    await send(v, type="message", client_msg_id=msg_id(), text="hello?")
+    await recv_until(v, "ack")
+    root = token(router.http, "root", PASSWORD)
+    taken = httpx.post(f"{router.http}/api/v1/conversations/{cid}/assign", headers=bearer(root))
+    assert taken.status_code == 200, taken.text
+
+    boss, _ = await agent(other.ws, token(other.http, "root", PASSWORD))
+    await send(boss, type="transfer", conversation_id=cid, queue="default", note="yours")
+    await recv_until(v, "status", status="queued")
+    bea, _ = await agent(other.ws, token(other.http, "bea", PASSWORD))
+    offer = await recv_until(bea, "offer", timeout=3 * TTL + 3)
+    assert offer["conversation_id"] == cid
+    await asyncio.gather(v.close(), boss.close(), bea.close())
+
+
+async def test_a_first_message_while_no_node_routes_keeps_its_intake(nodes):
+    """The router dies; before the other node takes over, a conversation's
+    first message arrives ("invoice": intake sends it to billing). Its
+    arrival is in the log before the new router's snapshot: the new router
+    takes it from the log (the store has no first message to run intake
+    on), and the conversation is offered in the billing queue."""
+    router, other = nodes
+    bea, _ = await agent(other.ws, token(other.http, "bea", PASSWORD))
+    session = new_session(other.http)
+    v, _ = await visitor_ws(other.ws, session["visitor_token"])
+    router.stop(signal.SIGKILL)
+    await send(v, type="message", client_msg_id=msg_id(), text="a question about my invoice")
+    await recv_until(v, "ack")
+    assert not routes(other)  # it arrived while no node routed
+    offer = await recv_until(bea, "offer", timeout=TTL + 5)
+    assert (offer["conversation_id"], offer["queue"]) == (session["conversation_id"], "billing")
+    await asyncio.gather(v.close(), bea.close())

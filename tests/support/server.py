@@ -26,10 +26,17 @@ class Server:
     """Start, stop and talk to one gateway process."""
 
     def __init__(
-        self, workdir: Path, database_url: str, config: str | None = None, **env: str
+        self,
+        workdir: Path,
+        database_url: str,
+        config: str | None = None,
+        serve_args: tuple[str, ...] = (),
+        **env: str,
     ) -> None:
         self.workdir = workdir
         self.config = config
+        self.serve_args = serve_args
+        """More ``serve`` options (``--workers 2``)."""
         self.database_url = database_url
         self.port = free_port()
         self.smtp_port = free_port()
@@ -73,7 +80,7 @@ class Server:
         assert result.returncode == 0, result.stderr
 
     def start(self, timeout: float = 30.0) -> Server:
-        args = [sys.executable, "-m", "gateway.cli", "serve"]
+        args = [sys.executable, "-m", "gateway.cli", "serve", *self.serve_args]
         if self.config is not None:
             path = self.workdir / f"config-{self.port}.toml"
             path.write_text(self.config)
@@ -95,6 +102,8 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.process.kill()  # not left running (and loading the machine) after the test
+        self.process.wait()
         raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
