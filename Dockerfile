@@ -2,9 +2,9 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 # Everything but what .dockerignore leaves out (tests, benches, docs): the
-# package list itself lives in pyproject.toml.
+# package list itself lives in pyproject.toml, its versions in requirements.lock.
 COPY . .
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
