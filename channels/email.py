@@ -33,6 +33,7 @@ from channels.email_addresses import OurAddresses, plus_address, split_address
 from channels.email_parse import EmailLimits, clean_header, parse_email
 from channels.errors import (
     AttachmentLimitError,
+    AttachmentRefused,
     ChannelPayloadError,
     PayloadTooLarge,
     PermanentSendError,
@@ -110,6 +111,10 @@ class InboundEmailHandler:
             )
         except (PayloadTooLarge, AttachmentLimitError) as exc:
             return f"552 5.3.4 {_reply_text(exc)}"
+        except AttachmentRefused as exc:
+            # The sender's MTA bounces it, so the customer learns that it did
+            # not arrive (as for an attachment over the size limit).
+            return f"550 5.7.1 {_reply_text(exc)}"
         except ChannelPayloadError as exc:
             return f"554 5.6.0 Message rejected: {_reply_text(exc)}"
         try:

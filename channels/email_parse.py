@@ -24,10 +24,12 @@ from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses
 from typing import Any
 
+from channels.archives import archive_kind
 from channels.email_addresses import OurAddresses
 from channels.email_quotes import strip_quoted_history
 from channels.errors import (
     AttachmentLimitError,
+    AttachmentRefused,
     ChannelPayloadError,
     InvalidAddressError,
     MimeBombError,
@@ -54,6 +56,8 @@ class EmailLimits:
     max_depth: int = 10
     max_attachments: int = 20
     max_attachment_bytes: int = 8 * 1024 * 1024
+    refused_attachments: frozenset[str] = frozenset()
+    """Archive kinds (``channels.archives``) that refuse the whole mail."""
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+[ \t]*")
@@ -224,6 +228,9 @@ def _attachments(
                 f"attachment {filename or content_type!r} is {len(data)} bytes, "
                 f"over the limit of {limits.max_attachment_bytes}"
             )
+        kind = archive_kind(data, filename, content_type) if limits.refused_attachments else None
+        if kind is not None and kind in limits.refused_attachments:
+            raise AttachmentRefused(filename or content_type, kind)
         found.append(
             Attachment(
                 content_type=content_type,
@@ -331,6 +338,7 @@ def parse_email(
         PayloadTooLarge: over ``limits.max_bytes``.
         MimeBombError: too deep or too many parts.
         AttachmentLimitError: too many or too big attachments.
+        AttachmentRefused: an attachment of a kind in ``limits.refused_attachments``.
         ChannelPayloadError: no usable From address, or unparseable.
     """
     limits = limits or EmailLimits()

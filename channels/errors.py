@@ -33,6 +33,15 @@ class AttachmentLimitError(ChannelPayloadError):
     """Too many attachments, or one too big."""
 
 
+class AttachmentRefused(ChannelPayloadError):
+    """An attachment of a kind we do not accept (an archive, see ``channels.archives``)."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(f"attachment {name!r} is an archive ({kind}); archives are not accepted")
+        self.name = name
+        self.kind = kind
+
+
 class InvalidAddressError(ChannelError):
     """An address (phone number, email address, social id) that cannot be normalised."""
 

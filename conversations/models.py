@@ -104,6 +104,7 @@ class Message:
             # What an agent may see; provider URLs and refs stay server-side.
             wire["attachments"] = [
                 {k: a.get(k) for k in ("content_type", "filename", "size", "inline")}
+                | ({"refused": a["refused"]} if a.get("refused") else {})
                 for a in attachments
             ]
         if self.attributes.get("html"):

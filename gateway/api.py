@@ -166,8 +166,7 @@ async def issue_token(request: Request) -> Response:
     body = await parse_body(request, TokenRequest)
     services = services_of(request)
     address = client_address(request) or "unknown"
-    now = time.monotonic()
-    throttled = services.logins.check(address, body.username, now)
+    throttled = await services.logins.check(address, body.username)
     if throttled is not None:
         raise _too_many(throttled)
     user = await services.store.user_by_name(body.username)
@@ -175,7 +174,7 @@ async def issue_token(request: Request) -> Response:
     # long for a name that does not exist as for a wrong password.
     right = verify_password(user.password_hash if user else dummy_hash(), body.password)
     if user is None or user.disabled or not right:
-        throttled = services.logins.failed(address, body.username, now)
+        throttled = await services.logins.failed(address, body.username)
         await services.audit.add(
             "login_failed",
             subject_type="user",
@@ -195,7 +194,7 @@ async def issue_token(request: Request) -> Response:
                 retry_after=math.ceil(throttled.retry_after),
             )
         raise Unauthorized("wrong username or password", code="invalid_credentials")
-    services.logins.succeeded(body.username)
+    await services.logins.succeeded(body.username)
     await services.audit.add(
         "login_succeeded",
         actor_id=user.id,
@@ -243,9 +242,12 @@ async def create_session(request: Request) -> Response:
       200: {description: "the conversation of this session_key, made before, and a new token"}
       201: {description: "conversation_id and visitor_token"}
       400: {description: "invalid body, unknown widget, or answers that do not fit its survey"}
+      429: {description: "too many new sessions from this address ([limits] sessions_*);
+            wait Retry-After seconds"}
     """
-    body = await parse_body(request, SessionRequest)
     services = services_of(request)
+    services.address_limits.new_session(client_address(request) or "unknown", time.monotonic())
+    body = await parse_body(request, SessionRequest)
     webchat = services.settings.webchat
     widget = webchat.widget(body.widget)
     if widget is None:

@@ -10,6 +10,7 @@ with the reason in the message (and ``reason``), a missing resolution 400.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import wraps
@@ -32,7 +33,7 @@ from cases.lifecycle import CaseStatus
 from cases.model import Priority
 from cases.store import AlreadyLinked, CaseNotFound
 from conversations.times import utcnow
-from gateway.api import Body, parse_body, services_of, user_caller
+from gateway.api import Body, client_address, parse_body, services_of, user_caller
 from gateway.audit_api import record
 from gateway.cases_runtime import CaseRuntime
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound, Unauthorized, Unavailable
@@ -594,7 +595,12 @@ async def report_device_alert(request: Request) -> Response:
       202: {description: "{alert_id, count}"}
       400: {description: "invalid body"}
       401: {description: "no valid API key; nothing stored"}
+      429: {description: "too many requests from this address ([limits] webhooks_*);
+            wait Retry-After seconds"}
     """
+    services_of(request).address_limits.webhook(
+        client_address(request) or "unknown", time.monotonic()
+    )
     cases = runtime(request)
     key = request.headers.get("x-api-key", "")
     key_id = await cases.store.api_key_id(key) if key else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -41,6 +42,7 @@ from channels import (
     identity_key,
     send_with_retry,
 )
+from channels.archives import archive_kind
 from channels.email import EmailServer, InboundEmailHandler
 from channels.errors import InvalidAddressError, MediaFetchError
 from channels.identity import IdentityKey
@@ -84,6 +86,7 @@ class ChannelRuntime:
         self.deliveries = DeliveryStore(services.store.engines)
         self.senders: dict[Channel, Sender] = {}
         self.email_server: EmailServer | None = None
+        self._refused_kinds = frozenset(services.settings.security.refused_attachments)
         self._tasks: set[asyncio.Task[None]] = set()
         self._conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -111,7 +114,9 @@ class ChannelRuntime:
         handler = InboundEmailHandler(
             addresses=self.config.our_addresses(),
             on_message=self.receive_email,
-            limits=self.config.email_limits(),
+            limits=dataclasses.replace(
+                self.config.email_limits(), refused_attachments=self._refused_kinds
+            ),
         )
         server = EmailServer(
             handler, settings.smtp_host, settings.smtp_port, sock=self._smtp_socket
@@ -318,6 +323,10 @@ class ChannelRuntime:
             "provider_ref": attachment.provider_ref,
             "inline": attachment.inline,
         }
+        if self._refused_archive(
+            record, attachment.content, attachment.filename, attachment.content_type
+        ):
+            return record  # an email's are refused with the whole mail, before this
         if attachment.content is not None:
             record["sha256"] = hashlib.sha256(attachment.content).hexdigest()
             record["fetched"] = True
@@ -340,13 +349,31 @@ class ChannelRuntime:
             log.warning("MMS media of %s not fetched: %s", msg.external_id, exc)
             record.update(fetched=False, error=str(exc)[:300])
             return record
-        record.update(
-            fetched=True,
-            content_type=media.content_type,
-            size=media.size,
-            sha256=hashlib.sha256(media.content).hexdigest(),
-        )
+        record.update(content_type=media.content_type, size=media.size)
+        if self._refused_archive(record, media.content, attachment.filename, media.content_type):
+            log.warning("MMS media of %s refused: %s", msg.external_id, record["error"])
+            return record
+        record.update(fetched=True, sha256=hashlib.sha256(media.content).hexdigest())
         return record
+
+    def _refused_archive(
+        self,
+        record: dict[str, Any],
+        content: bytes | None,
+        filename: str | None,
+        content_type: str | None,
+    ) -> bool:
+        """Record an archive of a refused kind as not fetched, with the reason
+        (``[security] refused_attachments``); its bytes are dropped."""
+        kind = archive_kind(content, filename, content_type) if self._refused_kinds else None
+        if kind is None or kind not in self._refused_kinds:
+            return False
+        record.update(
+            fetched=False,
+            refused=kind,
+            error=f"archive attachments ({kind}) are not accepted",
+        )
+        return True
 
     async def receive_email(self, parsed: InboundMessage | DeliveryStatusUpdate) -> None:
         """The SMTP server's ``on_message``: raising makes it answer 451."""

@@ -1,6 +1,6 @@
 """Rate limits: a token bucket per connection or client address (bursts are
-fine, floods are not), and the sign-in throttle (per client address and per
-account).
+fine, floods are not), a cap on what one address holds open at once, and the
+sign-in throttle (per client address and per account).
 
 Pure: every method takes ``now`` (monotonic seconds); nothing here reads a
 clock or does I/O.
@@ -72,6 +72,40 @@ class AddressBuckets:
                 self._buckets[address] = bucket
         return bucket.allow(now)
 
+    def retry_after(self, address: str, now: float) -> float:
+        """Seconds until ``address`` may go again (0: now); takes nothing."""
+        bucket = self._buckets.get(address)
+        return 0.0 if bucket is None else bucket.wait(now)
+
+
+class AddressSlots:
+    """At most ``limit`` things (websockets) held at once per client address.
+
+    Every ``acquire`` that returned True must be matched by one ``release``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held: dict[str, int] = {}
+
+    def acquire(self, address: str) -> bool:
+        """Take a slot for ``address``; False (nothing taken) when all are held."""
+        held = self._held.get(address, 0)
+        if held >= self.limit:
+            return False
+        self._held[address] = held + 1
+        return True
+
+    def release(self, address: str) -> None:
+        held = self._held.get(address, 0) - 1
+        if held > 0:
+            self._held[address] = held
+        else:
+            self._held.pop(address, None)
+
+    def held(self, address: str) -> int:
+        return self._held.get(address, 0)
+
 
 @dataclass
 class _Account:
@@ -124,7 +158,8 @@ class LoginThrottle:
         self._accounts: dict[str, _Account] = {}
 
     @staticmethod
-    def _key(username: str) -> str:
+    def key(username: str) -> str:
+        """What a username is counted under: case and surrounding spaces do not matter."""
         return username.strip().casefold()
 
     def _account_wait(self, account: _Account, now: float) -> float:
@@ -141,7 +176,7 @@ class LoginThrottle:
             wait = bucket.wait(now)
             if wait > 0:
                 return Throttled(wait, "address")
-        account = self._accounts.get(self._key(username))
+        account = self._accounts.get(self.key(username))
         if account is not None:
             wait = self._account_wait(account, now)
             if wait > 0:
@@ -153,7 +188,7 @@ class LoginThrottle:
         bucket = self._addresses.pop(address, None) or TokenBucket(self._rate, self._burst)
         bucket.take(now)
         self._addresses[address] = bucket  # re-inserted: the newest are kept longest
-        key = self._key(username)
+        key = self.key(username)
         account = self._accounts.pop(key, None) or _Account()
         account.failures += 1
         account.last = now
@@ -162,7 +197,7 @@ class LoginThrottle:
         return self.check(address, username, now)
 
     def succeeded(self, username: str) -> None:
-        self._accounts.pop(self._key(username), None)
+        self._accounts.pop(self.key(username), None)
 
     def _prune(self, now: float) -> None:
         if len(self._addresses) > self._max_keys:

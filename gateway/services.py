@@ -27,11 +27,12 @@ from conversations import (
 )
 from conversations.errors import AlreadyAssigned, ConversationNotFound, IllegalTransition
 from conversations.writer import MessageWriter
+from gateway.address_limits import AddressLimits
 from gateway.auth import Principal, TokenIssuer, password_stamp
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, RedisHub, conv_topic, user_topic
-from gateway.ratelimit import LoginThrottle
+from gateway.login_limits import LoginLimits, login_limits
 from gateway.settings import Settings
 from sentiment import AlertAction
 from sentiment.alerts import ActionKind
@@ -64,20 +65,17 @@ class Services:
 
     audit: AuditStore = field(init=False)
     """The audit log (see gateway/audit_api.py)."""
-    logins: LoginThrottle = field(init=False)
-    """Failed sign-ins per address and account (``[security] login_*``)."""
+    logins: LoginLimits = field(init=False)
+    """Failed sign-ins per address and account (``[security] login_*``), in
+    Redis when there is one."""
+    address_limits: AddressLimits = field(init=False)
+    """New sessions, webhooks and websockets per client address (``[limits]``)."""
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store, self._announce_messages)
         self.audit = AuditStore(self.store.engines)
-        limits = self.settings.security
-        self.logins = LoginThrottle(
-            address_burst=limits.login_address_failures,
-            address_window=limits.login_address_window,
-            free_failures=limits.login_free_failures,
-            backoff=limits.login_backoff,
-            backoff_max=limits.login_backoff_max,
-        )
+        self.logins = login_limits(self.settings.security, self.settings.redis_url)
+        self.address_limits = AddressLimits(self.settings.limits)
 
     @classmethod
     async def start(cls, settings: Settings) -> Services:
@@ -95,6 +93,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.writer.close()
+        await self.logins.close()
         await self.hub.close()
         await self.store.close()
 

@@ -33,6 +33,7 @@ from pydantic_settings import (
 
 from bots.config import BotConfig, check_bots
 from cases.config import CasesConfig, RecordRule
+from channels.archives import ARCHIVE_KINDS, ArchiveKind
 from channels.config import ChannelsConfig
 from durations import Seconds
 from egress import Policy, parse_network
@@ -71,6 +72,20 @@ class Limits(Section):
     memory per connection; turn it on for slow links."""
     send_queue: int = Field(1000, ge=10)
     """Frames buffered for a slow client before it is disconnected (1013)."""
+    sessions_per_second: float = Field(2.0, gt=0)
+    """Web chat sessions one client address may open per second, sustained
+    (``POST /api/v1/webchat/sessions``; 429 ``rate_limited`` beyond)."""
+    sessions_burst: int = Field(200, ge=1)
+    """Sessions one client address may open at once before the rate applies."""
+    webhooks_per_second: float = Field(100.0, gt=0)
+    """Requests one client address may make per second, sustained, to the
+    provider webhooks (``/webhooks/...``) and device alerts. Providers send
+    from a few addresses, so this is per provider, not per customer: size it
+    for your peak inbound traffic (an outgoing SMS brings ~3 status callbacks)."""
+    webhooks_burst: int = Field(1000, ge=1)
+    websockets_per_address: int = Field(1000, ge=1)
+    """Websockets one client address may hold open at once on this node;
+    one more is closed with 4429."""
 
 
 class Security(Section):
@@ -93,6 +108,10 @@ class Security(Section):
     login_backoff: Seconds = 1.0
     """The first wait; it doubles with every further failure."""
     login_backoff_max: Seconds = 900.0
+    refused_attachments: list[ArchiveKind] = Field(default_factory=lambda: list(ARCHIVE_KINDS))
+    """Archive kinds refused wherever attachments come in (email, MMS,
+    social media), recognised by their bytes as well as their name and type;
+    ``[]`` accepts every kind."""
 
     @field_validator("fetch_allow")
     @classmethod

@@ -1,15 +1,18 @@
 """Provider webhooks: Twilio SMS and status, Messenger, WhatsApp, Telegram.
 
-Every route follows the recipe of docs/channels.md: refuse a channel that is
-not configured (404 ``channel_disabled``), read the raw body once under the
-size limit (413 ``too_large``), verify the provider's signature over exactly
-what it signed (403 ``invalid_signature``), parse (400 ``invalid_payload``),
-store every record through ``ChannelRuntime`` and only then answer 200, so a
-provider retry of anything unanswered is absorbed by the idempotency keys.
+Every route follows the recipe of docs/channels.md: refuse a client address
+past ``[limits] webhooks_*`` (429 ``rate_limited``, before anything else is
+read), refuse a channel that is not configured (404 ``channel_disabled``),
+read the raw body once under the size limit (413 ``too_large``), verify the
+provider's signature over exactly what it signed (403 ``invalid_signature``),
+parse (400 ``invalid_payload``), store every record through
+``ChannelRuntime`` and only then answer 200, so a provider retry of anything
+unanswered is absorbed by the idempotency keys.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +27,7 @@ from channels.meta import parse_messenger, parse_whatsapp, verify_handshake, ver
 from channels.sms import parse_twilio_sms, parse_twilio_status, verify_twilio_signature
 from channels.telegram import parse_telegram_update, verify_telegram_secret
 from channels.webhook import decode_form, decode_json, webhook_url
+from gateway.api import client_address, services_of
 from gateway.channel_runtime import ChannelRuntime
 from gateway.errors import BadRequest, Forbidden, NotFound
 
@@ -37,6 +41,12 @@ def runtime_of(request: Request) -> ChannelRuntime:
 
 def _config(request: Request) -> ChannelsConfig:
     return runtime_of(request).config
+
+
+def limit_webhook(request: Request) -> None:
+    """429 past ``[limits] webhooks_*`` for this client address."""
+    address = client_address(request) or "unknown"
+    services_of(request).address_limits.webhook(address, time.monotonic())
 
 
 def _require(enabled: bool, channel: str) -> None:
@@ -91,6 +101,7 @@ def _forged(provider: str) -> Forbidden:
 
 
 async def _twilio_form(request: Request) -> dict[str, str]:
+    limit_webhook(request)
     config = _config(request)
     _require(config.sms_enabled, "sms")
     raw = await _raw_body(request, config.webhook_max_bytes)
@@ -118,6 +129,7 @@ async def twilio_sms(request: Request) -> Response:
     responses:
       200: {description: "stored (TwiML)"}
       403: {description: "bad signature"}
+      429: {description: "too many requests from this address; wait Retry-After seconds"}
     """
     form = await _twilio_form(request)
     try:
@@ -136,6 +148,7 @@ async def twilio_status(request: Request) -> Response:
     responses:
       200: {description: "recorded"}
       403: {description: "bad signature"}
+      429: {description: "too many requests from this address; wait Retry-After seconds"}
     """
     form = await _twilio_form(request)
     try:
@@ -192,7 +205,9 @@ async def messenger(request: Request) -> Response:
     responses:
       200: {description: "stored, or the challenge"}
       403: {description: "bad signature or verify token"}
+      429: {description: "too many requests from this address; wait Retry-After seconds"}
     """
+    limit_webhook(request)
     enabled = _config(request).messenger_enabled
     if request.method == "GET":
         return _meta_handshake(request, enabled, "messenger")
@@ -206,7 +221,9 @@ async def whatsapp(request: Request) -> Response:
     responses:
       200: {description: "stored, or the challenge"}
       403: {description: "bad signature or verify token"}
+      429: {description: "too many requests from this address; wait Retry-After seconds"}
     """
+    limit_webhook(request)
     enabled = _config(request).whatsapp_enabled
     if request.method == "GET":
         return _meta_handshake(request, enabled, "whatsapp")
@@ -223,7 +240,9 @@ async def telegram(request: Request) -> Response:
     responses:
       200: {description: "stored"}
       403: {description: "bad secret token"}
+      429: {description: "too many requests from this address; wait Retry-After seconds"}
     """
+    limit_webhook(request)
     config = _config(request)
     _require(config.telegram_enabled, "telegram")
     if not verify_telegram_secret(

@@ -1,10 +1,12 @@
 """What every websocket endpoint shares: the handshake and the receive loop.
 
-A session accepts the socket, checks the Origin (close 4403), waits for a
-valid ``hello`` (close 4401 on a bad token or none within the limit), then
-reads frames one by one. Bad frames get an error frame and the connection
-stays open; a flood gets ``rate_limited`` errors and, if it goes on, a 1008
-close. Subclasses say what a hello means and what each frame does.
+A session accepts the socket, checks the Origin (close 4403) and that its
+client address holds fewer than ``[limits] websockets_per_address`` sockets
+(close 4429), waits for a valid ``hello`` (close 4401 on a bad token or none
+within the limit), then reads frames one by one. Bad frames get an error
+frame and the connection stays open; a flood gets ``rate_limited`` errors
+and, if it goes on, a 1008 close. Subclasses say what a hello means and what
+each frame does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from gateway.address_limits import CLOSE_TOO_MANY_CONNECTIONS
 from gateway.auth import Principal
 from gateway.connection import (
     CLOSE_GOING_AWAY,
@@ -75,6 +78,17 @@ class Session:
         if routing is not None and routing.partitioned:  # its clients go elsewhere
             await ws.close(CLOSE_TRY_AGAIN, "this node is cut off from the cluster")
             return
+        slots = self.services.address_limits.websockets
+        address = ws.client.host if ws.client is not None else "unknown"
+        if not slots.acquire(address):
+            await ws.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections from this address")
+            return
+        try:
+            await self._serve()
+        finally:
+            slots.release(address)
+
+    async def _serve(self) -> None:
         self.conn.start()
         self.services.connections.add(self.conn)
         try:

@@ -1,11 +1,12 @@
-"""The sign-in throttle, pure: time is an argument."""
+"""Rate limits and the sign-in throttle, pure: time is an argument."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.ratelimit import LoginThrottle
+from gateway.ratelimit import AddressBuckets, AddressSlots, LoginThrottle
 
 
 def throttle(**kw: float) -> LoginThrottle:
@@ -106,3 +107,29 @@ def test_no_try_passes_while_a_wait_is_due(events: list[tuple[str, float]]) -> N
         last[name] = now
         if counts[name] >= 3:
             assert t.check("1.1.1.1", name, now) is not None
+
+
+def test_address_buckets_say_how_long_to_wait() -> None:
+    buckets = AddressBuckets(rate=0.5, burst=2)
+    assert buckets.retry_after("a", 0.0) == 0.0
+    assert buckets.allow("a", 0.0) and buckets.allow("a", 0.0)
+    assert not buckets.allow("a", 0.0)
+    assert buckets.retry_after("a", 0.0) == pytest.approx(2.0)
+    assert buckets.retry_after("a", 1.5) == pytest.approx(0.5)
+    assert buckets.retry_after("b", 0.0) == 0.0
+    assert buckets.allow("a", 2.0)
+
+
+def test_address_slots_cap_what_one_address_holds_and_release_frees() -> None:
+    slots = AddressSlots(2)
+    assert slots.acquire("a") and slots.acquire("a")
+    assert not slots.acquire("a")
+    assert slots.held("a") == 2  # a refusal takes nothing
+    assert slots.acquire("b")
+    slots.release("a")
+    assert slots.acquire("a")
+    for _ in range(2):
+        slots.release("a")
+    slots.release("b")
+    assert slots.held("a") == slots.held("b") == 0
+    assert slots._held == {}  # nothing kept for addresses that hold nothing

@@ -49,6 +49,11 @@ class Server:
             "SWITCHBOARD_SECRET_KEY": SECRET,
             "SWITCHBOARD_LOG_LEVEL": "warning",
             "SWITCHBOARD_SQLITE_SYNCHRONOUS": "NORMAL",
+            # Tests open chat sessions and call webhooks from one address far
+            # faster than any office would; tests/e2e/test_address_limits.py
+            # sets these limits itself.
+            "SWITCHBOARD_LIMITS__SESSIONS_BURST": "1000000",
+            "SWITCHBOARD_LIMITS__WEBHOOKS_BURST": "1000000",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
