@@ -5,11 +5,12 @@ or agent sends passes through here before it is acknowledged. SQLAlchemy
 Core costs tens of microseconds of Python per row (parameters, type
 processing, result wrapping), and this thread shares the GIL with the event
 loop. So a batch talks to the driver directly: one lookup for idempotency
-keys, one ``executemany`` insert, one ``executemany`` to advance ``seq``, on
-a connection the thread holds for its whole life (a pool checkout and
-SQLAlchemy's transaction bookkeeping cost as much as a small batch). Values
-go through the column types' own bind and result processors, so these rows
-read back through Core exactly like rows Core wrote, and the other way round.
+keys, then one statement that inserts the rows and advances ``seq`` (on
+SQLite two, insert and update), on a connection the thread holds for its
+whole life (a pool checkout and SQLAlchemy's transaction bookkeeping cost
+as much as a small batch). Values go through the column types' own bind
+and result processors, so these rows read back through Core exactly like
+rows Core wrote, and the other way round.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ _INSERT_COLUMNS = (
     "attributes",
     "created_at",
 )
+_PG_TYPES = (
+    "text",
+    "text",
+    "int4",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "json",
+    "timestamptz",
+)
+"""PostgreSQL array types of ``_INSERT_COLUMNS``, in order."""
 _CLIENT_KEY = ("conversation_id", "sender_id", "client_msg_id")
 _EXTERNAL_KEY = ("channel", "external_id")
 """The columns of the unique constraints that make appends idempotent."""
@@ -77,6 +93,17 @@ class _Sql:
         mark = "%s" if self.postgres else "?"
         self._row = f"({', '.join([mark] * len(_INSERT_COLUMNS))})"
         self._insert = f"INSERT INTO messages ({', '.join(_INSERT_COLUMNS)}) VALUES "
+        arrays = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+        self._write_pg = (
+            f"WITH stored AS (INSERT INTO messages ({', '.join(_INSERT_COLUMNS)}) "
+            f"SELECT * FROM unnest({arrays})) "
+            "UPDATE conversations SET last_seq = v.seq, updated_at = %s "
+            "FROM unnest(%s::text[], %s::int4[]) AS v(id, seq) WHERE conversations.id = v.id"
+        )
+        """On PostgreSQL the rows and the new ``last_seq`` go in one statement
+        of column arrays: one round trip and one plan, where ``executemany``
+        (even pipelined) executes a statement per row; on a busy machine each
+        round trip also waits for the server process to be scheduled."""
         self.stamp = _processor(t.messages.c.created_at, dialect)
         self.as_json = _processor(t.messages.c.attributes, dialect)
         self.summary_json = _processor(t.conversations.c.sentiment, dialect)
@@ -122,27 +149,40 @@ class _Sql:
             rows = json.loads(cursor.fetchone()[0])
         return {row[0]: [row[1], row[2]] for row in rows}
 
+    def write(
+        self,
+        cursor: Any,
+        rows: Sequence[tuple[Any, ...]],
+        values: Sequence[tuple[str, int]],
+        stamp: Any,
+    ) -> None:
+        """Insert message rows and set each conversation's ``last_seq``."""
+        if self.postgres:
+            cursor.execute(
+                self._write_pg,
+                [
+                    *(list(column) for column in zip(*rows, strict=True)),
+                    stamp,
+                    [cid for cid, _ in values],
+                    [seq for _, seq in values],
+                ],
+            )
+            return
+        self.insert(cursor, rows)
+        self.advance(cursor, values, stamp)
+
     def insert(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert message rows. On SQLite, as one statement: the driver lets go
+        """Insert message rows (SQLite) as one statement: the driver lets go
         of the GIL around every step and must win it back from the event loop
         after each, so ``executemany`` (a step per row) kept the writer waiting
         on the loop for most of a batch."""
-        if self.postgres:
-            cursor.executemany(self._insert + self._row, rows)
-        else:
-            cursor.execute(
-                self._insert + ", ".join([self._row] * len(rows)),
-                [value for row in rows for value in row],
-            )
+        cursor.execute(
+            self._insert + ", ".join([self._row] * len(rows)),
+            [value for row in rows for value in row],
+        )
 
     def advance(self, cursor: Any, values: Sequence[tuple[str, int]], stamp: Any) -> None:
-        """Set each conversation's ``last_seq`` (one statement, as ``insert``)."""
-        if self.postgres:
-            cursor.executemany(
-                "UPDATE conversations SET last_seq = %s, updated_at = %s WHERE id = %s",
-                [(seq, stamp, cid) for cid, seq in values],
-            )
-            return
+        """Set each conversation's ``last_seq`` (SQLite; one statement, as ``insert``)."""
         cursor.execute(
             f"WITH v(id, seq) AS (VALUES {', '.join(['(?, ?)'] * len(values))}) "
             "UPDATE conversations SET last_seq = v.seq, updated_at = ? FROM v "
@@ -337,8 +377,7 @@ def append_batch(
             )
             results.append(AppendResult(message, duplicate=False, origin=req.origin))
         if rows:
-            sql.insert(cursor, rows)
-            sql.advance(cursor, [(c, state[c][0]) for c in {row[1] for row in rows}], stored_at)
+            sql.write(cursor, rows, [(c, state[c][0]) for c in {row[1] for row in rows}], stored_at)
         return results
 
     return conn.run(work)

@@ -274,8 +274,13 @@ class RoutingShell:
             deadline = self.router.next_deadline()
             delay = 3600.0 if deadline is None else max(0.0, deadline - time.time())
             self._wake.clear()
+            # Not ``wait_for``: on Python 3.11 it swallows a cancel that comes
+            # just as the wait ends, and ``_consume`` wakes this task after
+            # every step; a step-down then waited for this task for ever,
+            # and the tasks after it (log reader, rescan) ran on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
                 continue
             self._log.put_nowait(((r.Tick(),), None))
             await asyncio.sleep(0)  # let the consumer take it
