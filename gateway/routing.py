@@ -58,6 +58,14 @@ ROUTED_ROLES = ("agent", "bot")
 OPEN = (ConversationStatus.QUEUED.value, ConversationStatus.OFFERED.value)
 
 
+async def _finished(task: asyncio.Task[float]) -> float:
+    """A cancelled task's result (it returns what it had on cancellation)."""
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return 0.0
+
+
 def _takes_routed_work(user: User) -> bool:
     return user.role in ROUTED_ROLES and not user.disabled
 
@@ -618,6 +626,9 @@ class RoutingShell:
                     token = await cluster.acquire()
                     if token is not None:
                         renewed = time.monotonic()
+                        # The rebuild may outlast the lease on a loaded node:
+                        # keep it meanwhile, or the lease goes round the nodes.
+                        keeping = asyncio.create_task(self._keep_lease(token))
                         try:
                             await self._lead(token)
                         except Exception:
@@ -625,6 +636,9 @@ class RoutingShell:
                             log.warning("taking over the routing failed", exc_info=True)
                             await self._step_down()
                             await cluster.release(token)
+                        finally:
+                            keeping.cancel()
+                            renewed = max(renewed, await _finished(keeping))
                 elif await cluster.renew(self.fence):
                     renewed = time.monotonic()
                 else:
@@ -637,6 +651,23 @@ class RoutingShell:
             if self.fence is not None and time.monotonic() - renewed > cluster.ttl:
                 await self._step_down()  # cannot renew: another node may route by now
             await asyncio.sleep(cluster.ttl / 4)
+
+    async def _keep_lease(self, token: int) -> float:
+        """Renew the lease while the router is being built; returns when it
+        was last renewed (monotonic), or stops when it cannot be."""
+        assert self.cluster is not None
+        renewed = 0.0
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self.cluster.ttl / 4)
+                try:
+                    if not await self.cluster.renew(token):
+                        break
+                except Exception:
+                    log.warning("router lease renewal failed", exc_info=True)
+                    continue
+                renewed = time.monotonic()
+        return renewed
 
     async def _lead(self, token: int) -> None:
         """Become the router: fence the store, rebuild from the store plus the
@@ -833,6 +864,13 @@ class RoutingShell:
         every = max(2.0, self.cluster.ttl)
         while True:
             await asyncio.sleep(every)
+            # First let the router handle what is on the log now: an arrival
+            # it has not read yet (it is behind) is not lost. Then read the
+            # store, so that nothing assigned meanwhile looks queued.
+            caught_up: asyncio.Future[list[r.Command]] = asyncio.get_running_loop().create_future()
+            self._log.put_nowait(((), caught_up))
+            with contextlib.suppress(Exception):
+                await caught_up
             try:
                 queued = await store.list_conversations(
                     statuses=[ConversationStatus.QUEUED.value], limit=10_000
