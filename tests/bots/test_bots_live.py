@@ -383,7 +383,12 @@ async def test_bot_closes_the_conversation_itself_and_counts_as_contained(
     _, v = await customer(srv, opened, "hook", "bye")
     await bot_says(v, "Glad I could help. Bye!")
     await recv_until(v, "status", status="closed")
-    after = (await api(srv, "GET", "/api/v1/reports/bots", boss)).json()
+    # The bot's session is marked ended after the close is announced.
+    for _ in range(100):
+        after = (await api(srv, "GET", "/api/v1/reports/bots", boss)).json()
+        if after["closed_by_bot"] > before["closed_by_bot"]:
+            break
+        await asyncio.sleep(0.1)
     assert after["closed_by_bot"] == before["closed_by_bot"] + 1
     assert after["taken"] == before["taken"] + 1
     assert 0 < after["containment"] <= 1
