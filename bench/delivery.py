@@ -340,12 +340,16 @@ def gateway(
     scoring: bool,
     rounds: int,
     between: Callable[[], None] = lambda: None,
+    workers: int = 1,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
-    """Open-loop latency, then closed-loop throughput, against one fresh server;
-    ``between`` runs before each closed-loop round (the relay's turn)."""
+    """Open-loop latency, then closed-loop throughput, against one fresh server
+    (``workers`` processes); ``between`` runs before each closed-loop round
+    (the relay's turn)."""
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        run = f"bench-{os.getpid()}-{'scored' if scoring else 'stored'}"
+        run = f"bench-{os.getpid()}-{'scored' if scoring else 'stored'}-w{workers}"
+        cluster = {"SWITCHBOARD_REDIS_URL": redis_url} if redis_url else {}
         admin = {"username": f"{run}-admin", "role": "admin", "password_env": "BENCH_PASSWORD"}
         srv = Server(
             Path(tmp),
@@ -358,6 +362,8 @@ def gateway(
             # on a loaded machine).
             SWITCHBOARD_USERS=json.dumps([admin]),
             BENCH_PASSWORD=PASSWORD,
+            serve_args=("--workers", str(workers)),
+            **cluster,
         )
         # Start-up imports scikit-learn: minutes on a loaded two-core machine.
         srv.start(timeout=600.0)
@@ -392,6 +398,44 @@ def _table(title: str, rows: list[tuple[str, dict[str, float] | None]]) -> None:
             )
 
 
+def compare_workers(args: argparse.Namespace, counts: list[int]) -> None:
+    """Closed-loop throughput of the same gateway run as 1, 2, ... processes
+    (``serve --workers``), each round against a relay round, side by side."""
+    rows: list[tuple[str, dict[str, float] | None]] = []
+    ratios: list[str] = []
+    for n in counts:
+        relays: list[dict[str, float]] = []
+
+        def relay_round(into: list[dict[str, float]] = relays) -> None:
+            result = relay(args.pairs, args.messages, args.window)
+            if result is not None:
+                into.append(result)
+
+        ran = gateway(
+            args.pairs,
+            args.messages,
+            args.window,
+            args.database_url,
+            args.rate,
+            1.0,  # a second of open loop: not reported here
+            scoring=False,
+            rounds=args.rounds,
+            between=relay_round,
+            workers=n,
+            redis_url=args.redis_url,
+        )
+        ours = _median(ran["closed"])
+        rows += [(f"raw relay (with {n})", _median(relays)), (f"gateway, {n} worker(s)", ours)]
+        each = sorted(
+            g["msgs_per_s"] / r["msgs_per_s"] for r, g in zip(relays, ran["closed"], strict=True)
+        )
+        if each:
+            ratios.append(f"{n} worker(s) {each[len(each) // 2]:.2f}")
+    where = "PostgreSQL + Redis" if args.redis_url else "one node"
+    _table(f"closed loop, {where}: {args.pairs} pairs, window {args.window}", rows)
+    print("throughput gateway/relay (median round): " + ", ".join(ratios))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -409,7 +453,21 @@ def main() -> None:
         default=os.environ.get("BENCH_DATABASE_URL"),
         help="default: a fresh SQLite file (synchronous=FULL)",
     )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL"),
+        help="a cluster: the gateway's Redis (with --database-url on PostgreSQL)",
+    )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="processes (serve --workers); several, e.g. 1,2: closed loop only, side by side",
+    )
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    if len(counts) > 1:
+        compare_workers(args, counts)
+        return
 
     relays: list[dict[str, float]] = []
 
@@ -420,8 +478,9 @@ def main() -> None:
 
     base_paced = relay_paced(args.pairs, args.rate, args.seconds)
     common = (args.pairs, args.messages, args.window, args.database_url, args.rate, args.seconds)
-    unscored = gateway(*common, scoring=False, rounds=args.rounds, between=relay_round)
-    ours = gateway(*common, scoring=True, rounds=args.rounds)
+    cluster = {"workers": counts[0], "redis_url": args.redis_url}
+    unscored = gateway(*common, scoring=False, rounds=args.rounds, between=relay_round, **cluster)
+    ours = gateway(*common, scoring=True, rounds=args.rounds, **cluster)
     base = _median(relays)
     _table(
         f"closed loop: {args.pairs} pairs, window {args.window} (median of {args.rounds} rounds)",
