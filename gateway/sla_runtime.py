@@ -11,7 +11,9 @@ failure carries out the KPI's configured actions.
 Durability: instances live in ``sla_instances``; at start every open one is
 loaded into the board, so a warning that fell due while the server was down
 fires at once, and the compare-and-set makes sure it is announced by one
-timer only, once.
+timer only, once. On one process a conversation's start or completion is
+shown (board, frame) when its message commits and stored within
+``FLUSH_S``; ``_recover`` at start makes what a crash in between lost.
 
 The message path pays a dict lookup per message: instances start and
 complete in tasks of their own, and the timer runs beside them. The cases
@@ -29,15 +31,18 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import router as r
 from channels.outbound import OutboundMessage
 from conversations import AppendResult, Conversation, ConversationStatus
 from conversations import schema as t
 from conversations.ids import new_id
+from conversations.times import as_utc
 from gateway.auth import Principal
 from gateway.frames import dumps
 from gateway.hub import SUPERVISORS, Event, user_topic
@@ -54,6 +59,10 @@ AGENT_ROLES = frozenset({"agent", "supervisor", "admin"})
 MAX_SLEEP = 5.0
 REMEMBERED = 100_000
 """Conversations remembered as already started (each saves one read)."""
+RECOVER_S = 86_400.0
+"""How far back the start looks for messages whose clock changes were lost."""
+KNOWN = 20_000
+"""Open conversations kept as last announced (each saves the reads for its clocks)."""
 
 Subject = tuple[str, str]
 _ASK = "\0ask"
@@ -92,6 +101,10 @@ def case_attributes(case: dict[str, Any]) -> dict[str, Any]:
     if isinstance(customer, dict):
         attributes["customer"] = {**(customer.get("attributes") or {}), **customer}
     return attributes
+
+
+def _seconds(moment: datetime) -> float:
+    return as_utc(moment).timestamp()
 
 
 def _new_instances(
@@ -196,6 +209,12 @@ class SlaRuntime:
         self._starting: dict[str, asyncio.Event] = {}
         """Conversations whose clocks are starting; each event is set once they have."""
         self._to_start: list[tuple[str, float]] = []
+        self._known: OrderedDict[str, Conversation] = OrderedDict()
+        """Open conversations as their last status announcement showed them
+        (one process only: with several, another may have changed them). A
+        first customer message follows its conversation's opening, so
+        choosing its policies, and naming the owner a frame goes to, needs
+        no read."""
         self._case_owner: dict[str, str] = {}
         self._case_of: dict[str, str] = {}
         """Conversation id -> its case: an agent's reply there answers the case."""
@@ -205,6 +224,7 @@ class SlaRuntime:
     async def start(self) -> None:
         self.board.put_all(await self.store.open_instances())
         await self._learn_case_conversations()
+        await self._recover()
         self.services.commit_listeners.append(self._on_commit)
         self.services.status_listeners.append(self._on_status)
         self._timer = asyncio.create_task(self._run_timer(), name="sla-timer")
@@ -246,6 +266,68 @@ class SlaRuntime:
             )
             for row in rows:
                 self._case_of[row.id] = row.case_id
+
+    async def _recover(self) -> None:
+        """What the conversations of the last ``RECOVER_S`` say, applied again:
+        a start or completion is stored up to ``FLUSH_S`` after the message
+        that caused it, so a process killed in between left a conversation
+        without clocks, or a first response unanswered on its clock. Clocks
+        start at the first customer message, and the first response counts
+        at the first agent message after it; a closed conversation's clocks
+        stop at its close. Doing it twice changes nothing."""
+        if not self.policies.applies_to("conversation"):
+            return
+        c, m = t.conversations.c, t.messages.c
+        since = datetime.fromtimestamp(self._now() - RECOVER_S, UTC)
+        reads = self.services.store.engines.read
+        recent = await reads.all(
+            select(c.id).where(c.created_at >= since, c.status != ConversationStatus.CLOSED)
+        )
+        timed = {i.subject_id for i in self.board if i.subject_kind == "conversation"}
+        looked_at = sorted({row.id for row in recent} | timed)
+        for n in range(0, len(looked_at), 500):
+            ids = looked_at[n : n + 500]
+            chunk = {
+                row.id: row
+                for row in await reads.all(
+                    select(c.id, c.status, c.closed_at, c.updated_at).where(c.id.in_(ids))
+                )
+            }
+            first = {
+                row.conversation_id: _seconds(row.at)
+                for row in await reads.all(
+                    select(m.conversation_id, func.min(m.created_at).label("at"))
+                    .where(m.conversation_id.in_(ids), m.sender_role == "customer")
+                    .group_by(m.conversation_id)
+                )
+            }
+            having = {i.subject_id for i in await self.store.of_subjects("conversation", ids)}
+            for cid, at in first.items():
+                if cid not in having and chunk[cid].status != ConversationStatus.CLOSED:
+                    self._remember(cid)
+                    self._starting[cid] = asyncio.Event()
+                    self._to_start.append((cid, at))
+            if self._to_start:
+                await self._start_conversations()
+            replies = await reads.all(
+                select(m.conversation_id, m.created_at).where(
+                    m.conversation_id.in_(ids), m.sender_role.in_(AGENT_ROLES)
+                )
+            )
+            answered: dict[str, float] = {}
+            for row in replies:
+                at = _seconds(row.created_at)
+                start = first.get(row.conversation_id)
+                if start is not None and at >= start:
+                    answered[row.conversation_id] = min(answered.get(row.conversation_id, at), at)
+            for cid, at in answered.items():
+                if self._awaits_reply("conversation", cid):
+                    await self._responded(("conversation", cid), at)
+            for cid, row in chunk.items():
+                if row.status == ConversationStatus.CLOSED and self.board.has_subject(
+                    "conversation", cid
+                ):
+                    await self._closed(cid, _seconds(row.closed_at or row.updated_at))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -306,9 +388,15 @@ class SlaRuntime:
             self._started.popitem(last=False)
 
     def _on_status(self, conversation: Conversation) -> None:
-        if conversation.status != ConversationStatus.CLOSED:
-            return
         cid = conversation.id
+        if conversation.status != ConversationStatus.CLOSED:
+            if not self._shared and self.policies.applies_to("conversation"):
+                self._known[cid] = conversation
+                self._known.move_to_end(cid)
+                if len(self._known) > KNOWN:
+                    self._known.popitem(last=False)
+            return
+        self._known.pop(cid, None)
         if cid in self._starting or self.board.has_subject("conversation", cid):
             self._spawn(self._closed(cid, self._now()))
         elif self._shared:
@@ -316,14 +404,17 @@ class SlaRuntime:
 
     async def _start_conversations(self) -> None:
         """Start the clocks of the conversations whose first customer message
-        came meanwhile: one read and one write for all of them, and the loop
-        given back between conversations. A burst of first messages (a
-        morning queue) would otherwise resume a task per conversation at
+        came meanwhile: at most one read and one write for all of them, and
+        the loop given back between conversations. A burst of first messages
+        (a morning queue) would otherwise resume a task per conversation at
         once after each read and write, and hold up the messages' acks."""
         await asyncio.sleep(0)  # the rest of this commit's messages join
         batch, self._to_start = self._to_start, []
         try:
-            found = await self.services.store.get_conversations([cid for cid, _ in batch])
+            found = {cid: self._known[cid] for cid, _ in batch if cid in self._known}
+            unknown = [cid for cid, _ in batch if cid not in found]
+            if unknown:
+                found.update(await self.services.store.get_conversations(unknown))
             adding: list[tuple[KpiInstance, str | None, asyncio.Future[bool]]] = []
             for cid, at in batch:
                 conversation = found.get(cid)
@@ -331,18 +422,22 @@ class SlaRuntime:
                     continue
                 attributes = conversation_attributes(conversation)
                 chosen = self.policies.select("conversation", attributes)
+                owner = conversation.assigned_agent_id
                 for instance in _new_instances(("conversation", cid), chosen, at):
                     added = self.store.add(instance, self._now())
-                    adding.append((instance, conversation.assigned_agent_id, added))
+                    if self._shared:
+                        adding.append((instance, owner, added))
+                    else:
+                        self.board.put(instance)
+                        await self._announce(instance, owner)
+                        added.add_done_callback(partial(self._confirm, instance))
                 await asyncio.sleep(0)
-            # A conversation that already has its clocks (the server restarted
-            # since its first message) keeps them: the inserts add nothing.
+            # A conversation that already has its clocks (started by another
+            # process) keeps them: the inserts add nothing.
             clashed: set[Subject] = set()
             for instance, owner, added in adding:
                 if not added.done():
                     await asyncio.wait([added])
-                else:
-                    await asyncio.sleep(0)
                 if added.result():
                     self.board.put(instance)
                     await self._announce(instance, owner)
@@ -350,11 +445,32 @@ class SlaRuntime:
                     clashed.add((instance.subject_kind, instance.subject_id))
             for subject in clashed:
                 await self._load(subject)
-            if adding:
-                self._wake.set()
+            self._wake.set()
         finally:
             for cid, _ in batch:
                 self._starting.pop(cid).set()
+
+    def _confirm(self, shown: KpiInstance, written: asyncio.Future[bool]) -> None:
+        """A start or change already on the board and announced did not store
+        (the row had moved, or the database failed): put back what is stored."""
+        if not written.cancelled() and written.exception() is None and written.result():
+            return
+        if not written.cancelled() and written.exception() is not None:
+            log.error(
+                "storing SLA %s %s failed",
+                shown.kpi,
+                shown.subject_id,
+                exc_info=written.exception(),
+            )
+        self._spawn(self._restore(shown))
+
+    async def _restore(self, shown: KpiInstance) -> None:
+        subject = (shown.subject_kind, shown.subject_id)
+        async with self._lock(subject):
+            self.board.remove(shown.id)
+            for stored in await self._load(subject):
+                if stored.kpi == shown.kpi and stored.generation == shown.generation:
+                    await self._announce(stored)
 
     async def _until_started(self, cid: str) -> None:
         """Wait while a conversation's clocks are starting."""
@@ -527,7 +643,17 @@ class SlaRuntime:
                 after = clock.resume(before, hours, at)
             else:
                 raise AssertionError(f"timer events come from the board, not {event}")
-            if await self.store.change(before, after, self._now()):
+            written = self.store.change(before, after, self._now())
+            if not self._shared:
+                # One process: only its own timer moves the row, and the
+                # timer sees the board. Shown now, stored within FLUSH_S.
+                self.board.put(after)
+                self._wake.set()
+                written.add_done_callback(partial(self._confirm, after))
+                if after.status is not before.status:
+                    await self._announce(after)
+                return
+            if await written:
                 self.board.put(after)
                 self._wake.set()
                 if after.status is not before.status:
@@ -608,7 +734,9 @@ class SlaRuntime:
                 self._case_owner[case_id] = owner
                 return owner
             return None
-        conversation = await self._conversations.get(instance.subject_id)
+        conversation = self._known.get(instance.subject_id)
+        if conversation is None:
+            conversation = await self._conversations.get(instance.subject_id)
         return None if conversation is None else conversation.assigned_agent_id
 
     async def _announce(self, instance: KpiInstance, owner: str | None = _ASK) -> None:

@@ -10,7 +10,8 @@ per batch, on the message writer's thread and connection
 from another connection would take the write lock in front of a message
 batch, whose busy-wait then sleeps for milliseconds, and a connection of its
 own per batch costs a connect. Each statement's own row count still answers
-its compare-and-set.
+its compare-and-set. Reads wait for the writes already queued (``written``):
+the runtime shows a change before it is stored.
 """
 
 from __future__ import annotations
@@ -289,7 +290,23 @@ class SlaStore:
             if self._in_flight is not None:
                 await asyncio.wait([self._in_flight])
 
+    async def written(self) -> None:
+        """Wait until the writes submitted so far are committed: a read after
+        it sees them (changes are shown before they are stored)."""
+        if self._pending:
+            last: asyncio.Future[Any] = self._pending[-1][1]
+            if self._in_flight is None:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._flush()
+        elif self._in_flight is not None:
+            last = self._in_flight
+        else:
+            return
+        await asyncio.wait([last])
+
     async def get(self, instance_id: str) -> KpiInstance | None:
+        await self.written()
         row = await self._engines.read.first(select(t).where(t.c.id == instance_id))
         return None if row is None else _instance(row)
 
@@ -304,8 +321,10 @@ class SlaStore:
             .where(t.c.subject_kind == kind, t.c.subject_id == subject_id)
             .order_by(t.c.generation, t.c.started_at, t.c.kpi)
         )
+        await self.written()
         return [_instance(row) for row in await self._engines.read.all(query)]
 
     async def of_subjects(self, kind: str, subject_ids: Sequence[str]) -> list[KpiInstance]:
         query = select(t).where(t.c.subject_kind == kind, t.c.subject_id.in_(list(subject_ids)))
+        await self.written()
         return [_instance(row) for row in await self._engines.read.all(query)]

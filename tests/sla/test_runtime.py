@@ -5,7 +5,7 @@ KPIs, resolve, cancel) and the conversation hooks (who counts as a reply)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -233,6 +233,66 @@ async def test_close_without_an_answer_cancels_first_response(runtime):
     entries = by_kpi(await sla.for_subject("conversation", conversation.id))
     assert entries["first_response"]["status"] == "cancelled"
     assert entries["resolution"]["status"] == "succeeded"
+
+
+async def test_a_start_lost_with_the_process_is_made_at_the_next_start(runtime):
+    """A process killed after a message's commit and before its clock
+    changes were stored: the next start applies the messages again."""
+    import time
+
+    from conversations import ConversationStatus
+
+    sla, clock = runtime
+    services = sla.services
+    clock.now = time.time()  # the recovery looks at the last day of messages
+    services.commit_listeners.remove(sla._on_commit)  # nothing reaches the clocks
+    services.status_listeners.remove(sla._on_status)
+    try:
+        lost = (await services.open_conversation(channel="webchat", name="Lost")).id
+        await say(services, lost, "customer")
+        customer_at = time.time()
+        await say(services, lost, "agent", "here")
+        answered_at = time.time()
+        closing = (await services.open_conversation(channel="webchat", name="Closing")).id
+        services.commit_listeners.append(sla._on_commit)
+        await say(services, closing, "customer")
+        await sla.settled()
+        await sla.store.written()
+        services.commit_listeners.remove(sla._on_commit)
+        await say(services, closing, "agent", "done")
+        await services.store.change_status(closing, ConversationStatus.CLOSED, actor="test")
+    finally:
+        if sla._on_commit not in services.commit_listeners:
+            services.commit_listeners.append(sla._on_commit)
+        services.status_listeners.append(sla._on_status)
+    assert by_kpi(await sla.for_subject("conversation", closing))["resolution"]["status"] == (
+        "in_progress"
+    )
+    assert await sla.for_subject("conversation", lost) == []
+
+    restarted = SlaRuntime(services, now=clock)
+    await restarted.start()
+    try:
+        await restarted.settled()
+        entries = by_kpi(await restarted.for_subject("conversation", lost))
+        assert set(entries) == {"first_response", "resolution"}
+        assert entries["first_response"]["status"] == "succeeded"
+        assert entries["resolution"]["status"] == "in_progress"
+        started = datetime.fromisoformat(entries["resolution"]["started_at"]).timestamp()
+        assert started <= customer_at  # the customer's message, not the restart
+        answered = datetime.fromisoformat(entries["first_response"]["completed_at"]).timestamp()
+        assert started <= answered <= answered_at
+        closed = by_kpi(await restarted.for_subject("conversation", closing))
+        assert closed["first_response"]["status"] == "succeeded"
+        assert closed["resolution"]["status"] == "succeeded"
+
+        again = SlaRuntime(services, now=clock)  # once more: nothing changes
+        await again.start()
+        await again.settled()
+        assert by_kpi(await again.for_subject("conversation", lost)) == entries
+        await again.stop()
+    finally:
+        await restarted.stop()
 
 
 async def test_with_several_processes_a_reply_elsewhere_completes_the_clock(runtime):
