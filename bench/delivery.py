@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +332,21 @@ def _gateway_paced(
     return asyncio.run(_paced(connect, len(creds), rate, seconds))
 
 
+@contextlib.contextmanager
+def _fresh(database_url: str | None) -> Iterator[str | None]:
+    """A scratch database made on ``database_url``'s server for one server
+    run, and dropped after it: the users and conversations of earlier runs
+    would otherwise weigh on the router (every agent is in its snapshots)."""
+    if database_url is None:
+        yield None
+        return
+    os.environ["SWITCHBOARD_TEST_DATABASE_URL"] = database_url  # read on import
+    from tests.support.services import scratch_postgres
+
+    with scratch_postgres() as url:
+        yield url
+
+
 def gateway(
     pairs: int,
     messages: int,
@@ -348,8 +363,8 @@ def gateway(
     """Open-loop latency, then closed-loop throughput, against one fresh server
     (``workers`` processes); ``between`` runs before each closed-loop round
     (the relay's turn)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
+    with tempfile.TemporaryDirectory() as tmp, _fresh(database_url) as scratch:
+        url = scratch or f"sqlite:///{tmp}/bench.sqlite3"
         run = f"bench-{os.getpid()}-{'scored' if scoring else 'stored'}-w{workers}"
         cluster = {"SWITCHBOARD_REDIS_URL": redis_url} if redis_url else {}
         admin = {"username": f"{run}-admin", "role": "admin", "password_env": "BENCH_PASSWORD"}
@@ -453,7 +468,8 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL"),
-        help="default: a fresh SQLite file (synchronous=FULL)",
+        help="PostgreSQL to make a scratch database in (default: a fresh SQLite file,"
+        " synchronous=FULL)",
     )
     parser.add_argument(
         "--redis-url",
