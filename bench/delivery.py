@@ -347,6 +347,17 @@ def _fresh(database_url: str | None) -> Iterator[str | None]:
         yield url
 
 
+def _analyze(url: str) -> None:
+    """What autovacuum does as tables grow (it is off on some machines, this
+    one included): without fresh statistics PostgreSQL keeps planning for
+    the empty tables it started with, and a check that probes an index
+    scans every message instead, slower each round."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
 def gateway(
     pairs: int,
     messages: int,
@@ -391,6 +402,8 @@ def gateway(
             out["closed"] = []
             for r in range(rounds if messages else 0):
                 between()
+                if scratch is not None:
+                    _analyze(scratch)
                 round_ = _load(srv, creds, seen, messages, window, f"r{r}-")
                 out["closed"].append(asyncio.run(round_))
             return out
