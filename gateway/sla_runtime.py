@@ -430,7 +430,7 @@ class SlaRuntime:
                     else:
                         self.board.put(instance)
                         await self._announce(instance, owner)
-                        added.add_done_callback(partial(self._confirm, instance))
+                        added.add_done_callback(partial(self._confirm, instance, None))
                 await asyncio.sleep(0)
             # A conversation that already has its clocks (started by another
             # process) keeps them: the inserts add nothing.
@@ -450,9 +450,15 @@ class SlaRuntime:
             for cid, _ in batch:
                 self._starting.pop(cid).set()
 
-    def _confirm(self, shown: KpiInstance, written: asyncio.Future[bool]) -> None:
+    def _confirm(
+        self,
+        shown: KpiInstance,
+        again: Callable[[], Coroutine[Any, Any, None]] | None,
+        written: asyncio.Future[bool],
+    ) -> None:
         """A start or change already on the board and announced did not store
-        (the row had moved, or the database failed): put back what is stored."""
+        (the row had moved: the timer stored a warning first; or the database
+        failed): put back what is stored, then make the change ``again``."""
         if not written.cancelled() and written.exception() is None and written.result():
             return
         if not written.cancelled() and written.exception() is not None:
@@ -462,15 +468,24 @@ class SlaRuntime:
                 shown.subject_id,
                 exc_info=written.exception(),
             )
-        self._spawn(self._restore(shown))
+        self._spawn(self._restore(shown, again))
 
-    async def _restore(self, shown: KpiInstance) -> None:
+    async def _restore(
+        self, shown: KpiInstance, again: Callable[[], Coroutine[Any, Any, None]] | None
+    ) -> None:
         subject = (shown.subject_kind, shown.subject_id)
         async with self._lock(subject):
             self.board.remove(shown.id)
-            for stored in await self._load(subject):
-                if stored.kpi == shown.kpi and stored.generation == shown.generation:
-                    await self._announce(stored)
+            stored = [
+                i
+                for i in await self._load(subject)
+                if i.kpi == shown.kpi and i.generation == shown.generation
+            ]
+            if again is not None and stored:
+                await again()
+                return
+            for instance in stored:
+                await self._announce(instance)
 
     async def _until_started(self, cid: str) -> None:
         """Wait while a conversation's clocks are starting."""
@@ -625,10 +640,10 @@ class SlaRuntime:
 
     # -- changes ----------------------------------------------------------------------
 
-    async def _move(self, instance_id: str, event: KpiEvent, at: float) -> None:
+    async def _move(self, instance_id: str, event: KpiEvent, at: float, tries: int = 3) -> None:
         """Apply ``event`` and store it; on a lost compare-and-set, reload and
         try again (the row moved under us: another node, or the timer)."""
-        for _ in range(3):
+        for _ in range(tries):
             before = self.board.get(instance_id) or await self.store.get(instance_id)
             if before is None or not clock.allowed(before.status, event):
                 return
@@ -649,7 +664,10 @@ class SlaRuntime:
                 # timer sees the board. Shown now, stored within FLUSH_S.
                 self.board.put(after)
                 self._wake.set()
-                written.add_done_callback(partial(self._confirm, after))
+                again = (
+                    partial(self._move, instance_id, event, at, tries - 1) if tries > 1 else None
+                )
+                written.add_done_callback(partial(self._confirm, after, again))
                 if after.status is not before.status:
                     await self._announce(after)
                 return

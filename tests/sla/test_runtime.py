@@ -235,6 +235,28 @@ async def test_close_without_an_answer_cancels_first_response(runtime):
     assert entries["resolution"]["status"] == "succeeded"
 
 
+async def test_a_reply_as_the_warning_falls_due_still_answers(runtime):
+    """The timer took a warning off the board but has not stored it when an
+    agent replies: the reply's compare-and-set loses to the stored row, and
+    the reply is made again on what is stored, not dropped."""
+    sla, clock = runtime
+    services = sla.services
+    cid = (await services.open_conversation(channel="webchat", name="Race")).id
+    await say(services, cid, "customer")
+    await sla.settled()
+    await sla.store.written()
+    clock.now += 90  # the first response's warning (1 minute) is due
+    due = [c for c in sla.board.due(clock.now) if c.after.subject_id == cid]
+    assert [c.after.kpi for c in due] == ["first_response"]
+    await say(services, cid, "agent", "here")
+    await sla.settled()
+    for change in due:  # the timer stores its warning late: it finds the row moved
+        await sla._fired(change)
+    await sla.settled()
+    entries = by_kpi(await sla.for_subject("conversation", cid))
+    assert entries["first_response"]["status"] == "succeeded"
+
+
 async def test_a_start_lost_with_the_process_is_made_at_the_next_start(runtime):
     """A process killed after a message's commit and before its clock
     changes were stored: the next start applies the messages again."""
