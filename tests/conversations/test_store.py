@@ -405,6 +405,30 @@ async def test_work_beside_rides_along_with_the_next_message_batch(
     await writer.close()
 
 
+async def test_work_beside_a_message_batch_reads_its_own_row_counts(store: Store):
+    """On PostgreSQL a message batch's statements are pipelined, so a row
+    count is known only once the server has answered: the batch waits for
+    that before the work riding along runs (the SLA store's compare-and-set
+    reads its row counts)."""
+    cid = await conversation(store)
+    mark = "?" if store.dialect == "sqlite" else "%s"
+    writer = MessageWriter(store, lambda _: None)
+
+    def touch(cursor: Any) -> int:
+        cursor.execute(f"UPDATE conversations SET priority = priority WHERE id = {mark}", [cid])
+        return int(cursor.rowcount)
+
+    gate = threading.Event()
+    held = store.on_writer_thread(gate.wait, 10)
+    sent = writer.submit(req(cid, "hello"))
+    beside = store.write_beside(touch)
+    gate.set()
+    await held
+    await sent
+    assert await beside == 1
+    await writer.close()
+
+
 async def test_work_beside_goes_alone_when_no_message_comes(store: Store):
     cid = await conversation(store)
     mark = "?" if store.dialect == "sqlite" else "%s"
