@@ -58,14 +58,6 @@ ROUTED_ROLES = ("agent", "bot")
 OPEN = (ConversationStatus.QUEUED.value, ConversationStatus.OFFERED.value)
 
 
-async def _finished(task: asyncio.Task[float]) -> float:
-    """A cancelled task's result (it returns what it had on cancellation)."""
-    try:
-        return await task
-    except asyncio.CancelledError:
-        return 0.0
-
-
 def _takes_routed_work(user: User) -> bool:
     return user.role in ROUTED_ROLES and not user.disabled
 
@@ -111,6 +103,8 @@ class RoutingShell:
         self.cluster: RedisCluster | None = None
         """With Redis: the shared log and lease; this node routes while it leads."""
         self.fence: int | None = None
+        self._renewed = 0.0
+        """When the lease was last taken or renewed (monotonic)."""
         """The fencing token while this node is the cluster's router."""
         self._ids = OfferIds(0)
         self._outbox: asyncio.Queue[tuple[tuple[r.Event, ...], asyncio.Future[str] | None]]
@@ -619,13 +613,12 @@ class RoutingShell:
         """Take the lease when it is free; renew it while leading."""
         cluster = self.cluster
         assert cluster is not None
-        renewed = 0.0
         while True:
             try:
                 if self.fence is None:
                     token = await cluster.acquire()
                     if token is not None:
-                        renewed = time.monotonic()
+                        self._renewed = time.monotonic()
                         # The rebuild may outlast the lease on a loaded node:
                         # keep it meanwhile, or the lease goes round the nodes.
                         keeping = asyncio.create_task(self._keep_lease(token))
@@ -638,9 +631,8 @@ class RoutingShell:
                             await cluster.release(token)
                         finally:
                             keeping.cancel()
-                            renewed = max(renewed, await _finished(keeping))
                 elif await cluster.renew(self.fence):
-                    renewed = time.monotonic()
+                    self._renewed = time.monotonic()
                 else:
                     log.warning("lost the router lease")
                     await self._step_down()
@@ -648,26 +640,23 @@ class RoutingShell:
                 raise
             except Exception:
                 log.warning("router lease check failed", exc_info=True)
-            if self.fence is not None and time.monotonic() - renewed > cluster.ttl:
+            if self.fence is not None and time.monotonic() - self._renewed > cluster.ttl:
                 await self._step_down()  # cannot renew: another node may route by now
             await asyncio.sleep(cluster.ttl / 4)
 
-    async def _keep_lease(self, token: int) -> float:
-        """Renew the lease while the router is being built; returns when it
-        was last renewed (monotonic), or stops when it cannot be."""
+    async def _keep_lease(self, token: int) -> None:
+        """Renew the lease while the router is being built; stop when it
+        cannot be."""
         assert self.cluster is not None
-        renewed = 0.0
-        with contextlib.suppress(asyncio.CancelledError):
-            while True:
-                await asyncio.sleep(self.cluster.ttl / 4)
-                try:
-                    if not await self.cluster.renew(token):
-                        break
-                except Exception:
-                    log.warning("router lease renewal failed", exc_info=True)
-                    continue
-                renewed = time.monotonic()
-        return renewed
+        while True:
+            await asyncio.sleep(self.cluster.ttl / 4)
+            try:
+                if not await self.cluster.renew(token):
+                    return
+            except Exception:
+                log.warning("router lease renewal failed", exc_info=True)
+                continue
+            self._renewed = time.monotonic()
 
     async def _lead(self, token: int) -> None:
         """Become the router: fence the store, rebuild from the store plus the

@@ -459,15 +459,12 @@ class SlaRuntime:
         """A start or change already on the board and announced did not store
         (the row had moved: the timer stored a warning first; or the database
         failed): put back what is stored, then make the change ``again``."""
-        if not written.cancelled() and written.exception() is None and written.result():
-            return
-        if not written.cancelled() and written.exception() is not None:
-            log.error(
-                "storing SLA %s %s failed",
-                shown.kpi,
-                shown.subject_id,
-                exc_info=written.exception(),
-            )
+        if not written.cancelled():
+            failure = written.exception()
+            if failure is None and written.result():
+                return
+            if failure is not None:
+                log.error("storing SLA %s %s failed", shown.kpi, shown.subject_id, exc_info=failure)
         self._spawn(self._restore(shown, again))
 
     async def _restore(

@@ -26,6 +26,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -51,6 +54,22 @@ _GIL_BOUND_BACKENDS = frozenset({"lexicon", "vader"})
 
 
 # -- what runs inside the worker process ---------------------------------------------
+
+PARENT_CHECK_S = 1.0
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker once the process that started it is gone. A gateway
+    killed outright (SIGKILL, the OOM killer) cannot shut its pool down, and
+    its workers would otherwise live on, unparented, one set per restart."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
 
 _process_scorers: dict[tuple[str, str | None, float], Scorer] = {}
 
@@ -276,7 +295,10 @@ class SentimentWorker:
             # spawn, not fork: forking a process that runs an event loop and
             # threads can copy held locks into the child.
             return ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_end_with_parent,
+                initargs=(os.getpid(),),
             )
         return ThreadPoolExecutor(self._workers, thread_name_prefix="sentiment")
 

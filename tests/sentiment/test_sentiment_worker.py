@@ -2,6 +2,11 @@
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -222,3 +227,41 @@ def test_auto_kind_uses_a_process_for_the_lexicon_and_a_thread_for_models() -> N
 def test_a_ready_scorer_cannot_run_in_a_process() -> None:
     with pytest.raises(ValueError, match="thread"):
         SentimentWorker(scorer=reference, kind="process")
+
+
+_OWNER = """
+import asyncio, multiprocessing, sys
+from sentiment.worker import SentimentWorker
+
+async def main():
+    worker = SentimentWorker(backend="lexicon", kind="process")
+    await worker.start()
+    print(*(p.pid for p in multiprocessing.active_children()), flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_worker_process_ends_when_its_owner_is_killed() -> None:
+    """A gateway killed outright cannot shut its pool down; its scoring
+    processes must not live on (one more set at every restart)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True
+    ) as owner:
+        assert owner.stdout is not None
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert workers
+        owner.send_signal(signal.SIGKILL)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
