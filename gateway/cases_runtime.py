@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -57,6 +56,7 @@ from conversations import (
 from conversations.ids import new_id
 from conversations.models import rfc3339
 from conversations.times import as_utc, utcnow
+from gateway import tasks
 from gateway.services import Services
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,7 @@ class CaseRuntime:
             self._worker = asyncio.get_running_loop().create_task(self._work(), name="record-rules")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        await tasks.stop(self._worker)
 
     # -- the wire -------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from conversations import Store
 from conversations.ids import new_id
+from gateway import tasks
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, conv_topic
 
@@ -108,10 +109,7 @@ class Connection:
         self._topics.clear()
         if self._eager is not None:
             self._eager.cancel()
-        if self._sender is not None and not self._sender.done():
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        await tasks.stop(self._sender)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have been sent."""

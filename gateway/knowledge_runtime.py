@@ -22,7 +22,6 @@ or if the encoder fails, articles are ranked lexically).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversations import AppendResult, Conversation
 from conversations.models import rfc3339
+from gateway import tasks
 from gateway.auth import Principal
 from gateway.frames import dumps
 from gateway.hub import Event, conv_topic
@@ -153,10 +153,7 @@ class KnowledgeRuntime:
             await self._warming
 
     async def stop(self) -> None:
-        if self._schedule is not None:
-            self._schedule.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._schedule
+        await tasks.stop(self._schedule)
         if self._on_commit in self.services.commit_listeners:
             self.services.commit_listeners.remove(self._on_commit)
         if self._on_status in self.services.status_listeners:

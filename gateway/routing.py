@@ -44,6 +44,7 @@ from conversations.errors import (
     StaleFence,
 )
 from conversations.models import User, rfc3339
+from gateway import tasks
 from gateway.cluster import RedisCluster, entry_key, new_node_id
 from gateway.connection import CLOSE_TRY_AGAIN
 from gateway.frames import dumps
@@ -158,10 +159,7 @@ class RoutingShell:
         with contextlib.suppress(ValueError):
             self._services.commit_listeners.remove(self._on_commit)
         if self.cluster is not None:
-            for running in self._cluster_tasks:
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
+            await tasks.stop(*self._cluster_tasks)
             token = self.fence
             await self._step_down()
             with contextlib.suppress(Exception):
@@ -170,11 +168,7 @@ class RoutingShell:
                 await self.cluster.leave()
             await self.cluster.close()
             return
-        for task in (self._timer, self._snapshots, self._consumer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await tasks.stop(self._timer, self._snapshots, self._consumer)
         if self._finder_thread is not None:
             self._finder_thread.shutdown(wait=False, cancel_futures=True)
 
@@ -725,13 +719,9 @@ class RoutingShell:
         return members.alive(time.time())
 
     async def _step_down(self) -> None:
-        tasks, self._leading = self._leading, []
+        leading, self._leading = self._leading, []
         self.fence = None
-        for task in tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await tasks.stop(*(task for task in leading if task is not asyncio.current_task()))
         self.router = r.Router(self._config)
 
     async def _follow(self, after: str, token: int) -> None:

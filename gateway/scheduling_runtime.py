@@ -35,6 +35,7 @@ from channels import DeadLetter, InboundMessage, OutboundMessage, send_with_retr
 from channels.inbound import Channel
 from conversations import AppendRequest, AppendResult, Conversation, ConversationStatus
 from conversations.ids import new_id
+from gateway import tasks
 from gateway.services import Services
 from scheduling.config import SchedulingConfig
 from scheduling.errors import IllegalTransition
@@ -84,10 +85,7 @@ class Notifier:
         if self.channels is not None:
             with contextlib.suppress(ValueError):
                 self.channels.intake_hooks.remove(self.sms_intake)
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await tasks.stop(self._loop)
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_S)
             for task in pending:

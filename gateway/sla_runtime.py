@@ -43,6 +43,7 @@ from conversations import AppendResult, Conversation, ConversationStatus
 from conversations import schema as t
 from conversations.ids import new_id
 from conversations.times import as_utc
+from gateway import tasks
 from gateway.auth import Principal
 from gateway.frames import dumps
 from gateway.hub import SUPERVISORS, Event, user_topic
@@ -235,10 +236,7 @@ class SlaRuntime:
             self.services.commit_listeners.remove(self._on_commit)
         with contextlib.suppress(ValueError):
             self.services.status_listeners.remove(self._on_status)
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+        await tasks.stop(self._timer)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         await self.store.drain()
