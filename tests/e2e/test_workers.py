@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import PASSWORD
 from tests.e2e.test_cluster import USERS, admin_get, wait_for
 from tests.support.clients import bearer, msg_id, new_session, recv, recv_until, send, token
-from tests.support.server import Server
+from tests.support.server import Server, alive
 from tests.support.services import redis_url, scratch_postgres
 
 TTL = 2.0
@@ -58,14 +58,6 @@ def agents_per_node(server: Server) -> dict[str, int]:
 def pid_of(node_id: str) -> int:
     """A node id is ``host-pid-random``."""
     return int(node_id.rsplit("-", 2)[1])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _worker_socket(server: Server, wanted: Callable[[str], bool]) -> tuple[socket.socket, str]:

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from sentiment import (
 from sentiment.config import SentimentConfig
 from sentiment.lexicon import LexiconScorer
 from sentiment.worker import SentimentWorker
+from tests.support.server import alive
 
 reference = LexiconScorer()
 MESSAGES = [
@@ -232,6 +232,7 @@ def test_a_ready_scorer_cannot_run_in_a_process() -> None:
 _OWNER = """
 import asyncio, multiprocessing, sys
 from sentiment.worker import SentimentWorker
+from tests.support.server import alive
 
 async def main():
     worker = SentimentWorker(backend="lexicon", kind="process")
@@ -253,13 +254,6 @@ def test_a_worker_process_ends_when_its_owner_is_killed() -> None:
         workers = [int(pid) for pid in owner.stdout.readline().split()]
         assert workers
         owner.send_signal(signal.SIGKILL)
-
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:

@@ -16,6 +16,15 @@ import httpx
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
+def alive(pid: int) -> bool:
+    """Whether a process of that id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
