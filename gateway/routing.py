@@ -104,9 +104,9 @@ class RoutingShell:
         self.cluster: RedisCluster | None = None
         """With Redis: the shared log and lease; this node routes while it leads."""
         self.fence: int | None = None
+        """The fencing token while this node is the cluster's router."""
         self._renewed = 0.0
         """When the lease was last taken or renewed (monotonic)."""
-        """The fencing token while this node is the cluster's router."""
         self._ids = OfferIds(0)
         self._outbox: asyncio.Queue[tuple[tuple[r.Event, ...], asyncio.Future[str] | None]]
         self._outbox = asyncio.Queue()
