@@ -1,0 +1,86 @@
+"""Frames written in one turn of the event loop leave in one write, in order,
+and nothing written is lost when the socket is closed right after."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from gateway.ws_protocol import CoalescingTransport
+
+
+class Recording:
+    """A real socket's transport that remembers each write it was given."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+async def _pair() -> tuple[CoalescingTransport, Recording, socket.socket]:
+    ours, peer = socket.socketpair()
+    peer.setblocking(False)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+    recording = Recording(transport)  # type: ignore[arg-type]
+    return CoalescingTransport(recording, loop), recording, peer  # type: ignore[arg-type]
+
+
+async def _read_to_end(peer: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while chunk := await asyncio.wait_for(loop.sock_recv(peer, 65536), 5):
+        data += chunk
+    return data
+
+
+async def test_writes_in_one_turn_leave_in_one_write_on_the_next():
+    transport, recording, peer = await _pair()
+    for frame in (b"one;", b"two;", b"three;"):
+        transport.write(frame)
+    assert recording.writes == []  # held until the turn is over
+    await asyncio.sleep(0)
+    assert recording.writes == [b"one;two;three;"]
+    transport.write(b"four;")
+    await asyncio.sleep(0)
+    assert recording.writes == [b"one;two;three;", b"four;"]
+    transport.close()
+    assert await _read_to_end(peer) == b"one;two;three;four;"
+    peer.close()
+
+
+async def test_close_sends_what_is_held_first():
+    transport, recording, peer = await _pair()
+    transport.write(b"last words")
+    transport.close()  # in the same turn
+    assert await _read_to_end(peer) == b"last words"
+    await asyncio.sleep(0)  # the flush already scheduled finds nothing to send
+    assert recording.writes == [b"last words"]
+    peer.close()
+
+
+async def test_abort_drops_what_is_held():
+    transport, recording, peer = await _pair()
+    transport.write(b"never sent")
+    transport.abort()
+    await asyncio.sleep(0)
+    assert recording.writes == []
+    assert await _read_to_end(peer) == b""
+    peer.close()
+
+
+async def test_the_rest_of_the_transport_is_the_real_one():
+    transport, recording, peer = await _pair()
+    assert transport.get_extra_info("socket") is recording.transport.get_extra_info("socket")
+    assert not transport.is_closing()
+    transport.close()
+    assert transport.is_closing()
+    peer.close()
