@@ -126,12 +126,13 @@ async def test_sqlite_wal_is_checkpointed_off_the_write_path(tmp_path: Path):
 
 
 def drop_connections(url: str) -> None:
-    """What a PostgreSQL restart or failover does to every open connection."""
+    """What a PostgreSQL restart or failover does to every open connection
+    (and waits until each server process has ended, as a restart has)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as admin:
         killed = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()
     assert killed is not None and killed[0] >= 1
@@ -196,6 +197,56 @@ async def test_bad_requests_fail_alone_not_the_batch(store: Store):
     assert isinstance(results[1], ConversationClosed)
     assert results[2].message.seq == 1  # type: ignore[union-attr]
     assert await store.messages_after(closed) == []
+
+
+async def test_a_key_twice_in_a_batch_shares_the_fate_of_its_first(store: Store):
+    cid, closed = await conversation(store), await conversation(store)
+    [stored] = await store.append_messages([req(cid, "stored", "s1")])
+    await store.change_status(closed, ConversationStatus.CLOSED, actor=None)
+    results = await store.append_messages(
+        [
+            req(cid, "again", "s1"),
+            req(closed, "x", "c1"),
+            req(cid, "again", "s1"),
+            req(closed, "x", "c1"),
+        ]
+    )
+    assert [r.message.id for r in results[::2]] == [stored.message.id] * 2  # type: ignore[union-attr]
+    assert all(isinstance(r, AppendResult) and r.duplicate for r in results[::2])
+    assert all(isinstance(r, ConversationClosed) for r in results[1::2])
+    assert (await store.get_conversation(cid)).last_seq == 1
+
+
+async def test_two_writers_on_one_conversation_number_it_without_gaps(backend_url: str):
+    """Two nodes' writers (two stores on one database) append to the same
+    conversations at once, half of it under the same keys: each key is
+    stored once, and each conversation's ``seq`` runs 1, 2, 3 ... in the
+    order of its commits."""
+    if not backend_url.startswith("postgresql"):
+        pytest.skip("one SQLite file has one writer")
+    first = await Store.open(backend_url)
+    second = await Store.open(backend_url)
+    try:
+        cids = [await conversation(first) for _ in range(3)]
+        writers = [MessageWriter(s, lambda _: None) for s in (first, second)]
+        requests = [
+            [req(cids[i % 3], f"{w}-{i}", f"k{i}" if i % 2 else f"{w}-{i}") for i in range(300)]
+            for w in range(2)
+        ]
+        results = await asyncio.gather(
+            *(writers[w].append(r) for w in range(2) for r in requests[w])
+        )
+        for writer in writers:
+            await writer.close()
+        stored = [r for r in results if not r.duplicate]
+        assert len(stored) == 450 and sum(r.duplicate for r in results) == 150
+        for cid in cids:
+            messages = await first.messages_after(cid)
+            assert [m.seq for m in messages] == list(range(1, 151))
+            assert len({m.client_msg_id for m in messages}) == 150
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_group_commit_under_concurrency_keeps_every_message_once(store: Store):
