@@ -44,8 +44,8 @@ async def _read_to_end(peer: socket.socket) -> bytes:
 
 async def test_writes_in_one_turn_leave_in_one_write_on_the_next():
     transport, recording, peer = await _pair()
-    for frame in (b"one;", b"two;", b"three;"):
-        transport.write(frame)
+    transport.write(b"one;")
+    transport.writelines([b"two;", b"three;"])
     assert recording.writes == []  # held until the turn is over
     await asyncio.sleep(0)
     assert recording.writes == [b"one;two;three;"]
@@ -64,6 +64,15 @@ async def test_close_sends_what_is_held_first():
     assert await _read_to_end(peer) == b"last words"
     await asyncio.sleep(0)  # the flush already scheduled finds nothing to send
     assert recording.writes == [b"last words"]
+    peer.close()
+
+
+async def test_end_of_file_comes_after_what_is_held():
+    transport, _, peer = await _pair()
+    transport.write(b"then the end")
+    transport.write_eof()
+    assert await _read_to_end(peer) == b"then the end"
+    transport.close()
     peer.close()
 
 
