@@ -135,6 +135,9 @@ def create_engines(url: str, *, sqlite_synchronous: str = "FULL") -> Engines:
         _sqlite_pragmas(checkpointer, sqlite_synchronous, None)
         return Engines(Reads(read), write, batch, "sqlite", checkpointer)
     write = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
-    read = create_engine(parsed, pool_size=THREADS, **_JSON)
+    # A read is one statement (``Reads``): in a transaction of its own, the
+    # driver's BEGIN and the pool's ROLLBACK on return were two more round
+    # trips, each waited for on a read thread that must then win the GIL back.
+    read = create_engine(parsed, pool_size=THREADS, isolation_level="AUTOCOMMIT", **_JSON)
     batch = create_engine(parsed, pool_size=1, pool_pre_ping=True, **_JSON)
     return Engines(Reads(read), write, batch, "postgresql")
