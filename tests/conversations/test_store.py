@@ -217,15 +217,18 @@ async def test_a_key_twice_in_a_batch_shares_the_fate_of_its_first(store: Store)
     assert (await store.get_conversation(cid)).last_seq == 1
 
 
-async def test_two_writers_on_one_conversation_number_it_without_gaps(backend_url: str):
+async def test_two_writers_on_one_conversation_number_it_without_gaps():
     """Two nodes' writers (two stores on one database) append to the same
     conversations at once, half of it under the same keys: each key is
-    stored once, and each conversation's ``seq`` runs 1, 2, 3 ... in the
-    order of its commits."""
-    if not backend_url.startswith("postgresql"):
-        pytest.skip("one SQLite file has one writer")
-    first = await Store.open(backend_url)
-    second = await Store.open(backend_url)
+    stored once, and each conversation's ``seq`` runs 1, 2, 3 ... without
+    a gap or a repeat."""
+    with scratch_postgres() as url:  # one SQLite file has one writer
+        await _two_writers(url)
+
+
+async def _two_writers(url: str) -> None:
+    first = await Store.open(url)
+    second = await Store.open(url)
     try:
         cids = [await conversation(first) for _ in range(3)]
         writers = [MessageWriter(s, lambda _: None) for s in (first, second)]
