@@ -93,7 +93,7 @@ class Connection:
         self.closing = False
         self.staff = staff
         self._held: list[str | Event | _Sync] | None = None
-        self._eager: asyncio.Future[None] | None = None
+        self._eager: asyncio.Task[None] | None = None
         """A frame sent eagerly (``_send_eagerly``) that had to wait."""
 
     # -- lifecycle ----------------------------------------------------------
@@ -107,9 +107,7 @@ class Connection:
         for topic in self._topics:
             self._hub.unsubscribe(topic, self)
         self._topics.clear()
-        if self._eager is not None:
-            self._eager.cancel()
-        await tasks.stop(self._sender)
+        await tasks.stop(self._sender, self._eager)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have been sent."""
@@ -242,10 +240,10 @@ class Connection:
         except Exception as exc:  # the peer went away mid-send
             self._sender_failed(exc)
             return
-        self._eager = asyncio.ensure_future(_go_on(sending, waiting))
+        self._eager = asyncio.create_task(_go_on(sending, waiting))
         self._eager.add_done_callback(self._eager_done)
 
-    def _eager_done(self, task: asyncio.Future[None]) -> None:
+    def _eager_done(self, task: asyncio.Task[None]) -> None:
         self._eager = None
         if not task.cancelled() and task.exception() is not None:
             self._sender_failed(task.exception())
