@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from conversations.ids import new_id
 from gateway import tasks
 from gateway.frames import dumps
 from gateway.hub import Event, Hub, conv_topic
+from gateway.ws_protocol import SEND_NOW
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +46,6 @@ class _Sync:
 class _Close:
     code: int
     reason: str
-
-
-async def _go_on(coroutine: Coroutine[Any, None, None], waiting: Any) -> None:
-    """Drive ``coroutine``, started by hand and now ``waiting`` on a future,
-    to its end as a task would: wait for the future, then resume it (with
-    the future's error, if it failed)."""
-    while True:
-        try:
-            if waiting is None:  # a bare yield: let others run
-                await asyncio.sleep(0)
-            else:
-                # As a task does with what it was handed: the flag says the
-                # future is being waited on, and a second await refuses it.
-                waiting._asyncio_future_blocking = False
-                await waiting
-        except BaseException as exc:
-            try:
-                waiting = coroutine.throw(exc)
-            except StopIteration:
-                return
-            continue
-        try:
-            waiting = coroutine.send(None)
-        except StopIteration:
-            return
 
 
 class Connection:
@@ -93,8 +69,13 @@ class Connection:
         self.closing = False
         self.staff = staff
         self._held: list[str | Event | _Sync] | None = None
-        self._eager: asyncio.Task[None] | None = None
-        """A frame sent eagerly (``_send_eagerly``) that had to wait."""
+        self._send_now: Callable[[str], bool] | None = websocket.scope.get("extensions", {}).get(
+            SEND_NOW
+        )
+        """Sends on the caller's turn when the socket takes the frame without
+        waiting: two wakes of the sender task per message (the ack, the
+        delivery) were a tenth of the gateway's work. Absent under another
+        server than ours, where the sender task sends everything."""
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -107,7 +88,7 @@ class Connection:
         for topic in self._topics:
             self._hub.unsubscribe(topic, self)
         self._topics.clear()
-        await tasks.stop(self._sender, self._eager)
+        await tasks.stop(self._sender)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have been sent."""
@@ -193,12 +174,12 @@ class Connection:
     def _push(self, item: str | Event | _Sync | _Close) -> None:
         waiter = self._waiter
         parked = waiter is not None and not waiter.done()
-        if parked and not self._outbox and self._eager is None:
+        if parked and not self._outbox and self._send_now is not None:
             text = self._at_once(item)
-            if text is not None:
-                if text:
-                    self._send_eagerly(text)
+            if text == "" or (text and self._send_now(text)):
                 return
+            if text is not None:  # counted as sent: the sender task sends it as it is
+                item = text
         self._outbox.append(item)
         if parked:
             waiter.set_result(None)  # type: ignore[union-attr]
@@ -225,34 +206,6 @@ class Connection:
             return None  # a gap: filled from the store first
         self._last_seq[cid] = seq
         return item.frame if item.origin != self.id else ""
-
-    def _send_eagerly(self, text: str) -> None:
-        """Send now, on the caller's turn of the loop, rather than wake the
-        sender task for it: a send does not wait unless the socket's buffer
-        is full, and two wakes per message (the ack, the delivery) were a
-        tenth of the gateway's work. If it does wait, it goes on as a task,
-        and the sender task lets it finish before anything else goes out."""
-        sending = self.websocket.send_text(text)
-        try:
-            waiting = sending.send(None)
-        except StopIteration:
-            return
-        except Exception as exc:  # the peer went away mid-send
-            self._sender_failed(exc)
-            return
-        self._eager = asyncio.create_task(_go_on(sending, waiting))
-        self._eager.add_done_callback(self._eager_done)
-
-    def _eager_done(self, task: asyncio.Task[None]) -> None:
-        self._eager = None
-        if not task.cancelled() and task.exception() is not None:
-            self._sender_failed(task.exception())
-
-    def _sender_failed(self, exc: BaseException | None) -> None:
-        log.debug("%s: sender stopped: %r", self.id, exc)
-        self.closing = True
-        if self._sender is not None:
-            self._sender.cancel()
 
     async def listen(self, topic: str) -> None:
         """Receive a topic's frames (no ``seq`` bookkeeping)."""
@@ -297,13 +250,10 @@ class Connection:
                     self._waiter = loop.create_future()
                     await self._waiter
                     continue
-                if self._eager is not None:
-                    await self._eager  # a frame sent eagerly is still going out
-                    continue
                 item = self._outbox.popleft()
                 text = self._at_once(item)
                 if text:
-                    await self.websocket.send_text(text)
+                    await self._send(text)
                 elif text is not None:
                     continue
                 elif isinstance(item, Event):
@@ -327,11 +277,15 @@ class Connection:
             if cid in self._last_seq:
                 self._last_seq[cid] = seq
                 if event.origin != self.id:  # the sender has its ack instead
-                    await self.websocket.send_text(event.frame)
+                    await self._send(event.frame)
         elif event.kind == "attach" and cid:
             await self.follow(cid, seq or 0)
         elif event.kind == "detach" and cid:
             self.unfollow(cid)
+
+    async def _send(self, text: str) -> None:
+        if self._send_now is None or not self._send_now(text):
+            await self.websocket.send_text(text)  # waits, or raises if the socket is gone
 
     async def _catch_up(self, conversation_id: str, upto: int | None) -> None:
         """Send stored messages after the last one sent, up to ``upto``."""
@@ -344,6 +298,6 @@ class Connection:
                 if upto is not None and message.seq > upto:
                     return
                 self._last_seq[conversation_id] = message.seq
-                await self.websocket.send_text(dumps(message.to_wire()))
+                await self._send(dumps(message.to_wire()))
             if len(page) < 500:
                 return

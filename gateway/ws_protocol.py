@@ -8,6 +8,12 @@ kernel's work per ``send`` (and the peer's wake-up per segment) costs more
 than the frame's bytes. Frames written in the same turn are joined and
 written at the start of the next turn; order is kept, and nothing waits
 longer than that turn.
+
+The protocol also offers the app a send that needs no await (the ASGI scope
+extension ``SEND_NOW``): through ASGI every frame sent crosses Starlette's
+and each middleware's ``send`` wrappers and uvicorn's ``send``, a chain of
+coroutines per frame for what ends as a synchronous write; the gateway sends
+two frames per message received (an ack and a delivery).
 """
 
 from __future__ import annotations
@@ -17,6 +23,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
+
+SEND_NOW = "switchboard.send_now"
+"""Scope extension: ``send_now(text) -> bool`` frames ``text`` and writes it
+on the caller's turn, or returns False when that would need a wait (the
+socket not accepted yet, closing or closed, or its buffer full): the caller
+then sends through ASGI, which waits or raises as the case needs."""
 
 
 class CoalescingTransport:
@@ -61,8 +75,30 @@ class CoalescingTransport:
 
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
-    """``ws="websockets-sansio"`` over a :class:`CoalescingTransport`."""
+    """``ws="websockets-sansio"`` over a :class:`CoalescingTransport`, with
+    ``SEND_NOW`` in each websocket's scope."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.transport = CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:  # else refused, and no app runs
+            self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
+
+    def send_now(self, text: str) -> bool:
+        """What uvicorn's ``send`` does with a ``websocket.send`` of text
+        when it need not wait; False when it would wait or refuse."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        self.conn.send_text(text.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True

@@ -1,5 +1,6 @@
 """Frames written in one turn of the event loop leave in one write, in order,
-and nothing written is lost when the socket is closed right after."""
+and nothing written is lost when the socket is closed right after; the app's
+``SEND_NOW`` writes in order with its ASGI sends."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import asyncio
 import socket
 from typing import Any
 
-from gateway.ws_protocol import CoalescingTransport
+import pytest
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from gateway.ws_protocol import SEND_NOW, CoalescingTransport, CoalescingWebSocketProtocol
+from tests.support.server import free_port
 
 
 class Recording:
@@ -93,3 +102,49 @@ async def test_the_rest_of_the_transport_is_the_real_one():
     transport.close()
     assert transport.is_closing()
     peer.close()
+
+
+async def test_send_now_writes_in_order_with_asgi_sends_and_refuses_when_it_cannot():
+    """Through a real uvicorn server and a real client: refused before the
+    accept, frames in call order beside ASGI's own sends, refused after the
+    app's close."""
+    refused: list[bool] = []
+
+    async def app(ws: WebSocket) -> None:
+        send_now = ws.scope["extensions"][SEND_NOW]
+        refused.append(not send_now("too early"))
+        await ws.accept()
+        assert send_now("one") and send_now("two")
+        await ws.send_text("three")
+        assert send_now("four")
+        await ws.close()
+        refused.append(not send_now("too late"))
+
+    port = free_port()
+    config = uvicorn.Config(
+        Starlette(routes=[WebSocketRoute("/", app)]),
+        port=port,
+        ws=CoalescingWebSocketProtocol,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await _until(lambda: server.started)
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
+            got = [await client.recv() for _ in range(4)]
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await client.recv()
+        assert got == ["one", "two", "three", "four"]
+        assert refused == [True, True]
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def _until(check: Any) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
