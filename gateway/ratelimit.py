@@ -31,6 +31,10 @@ class TokenBucket:
             return True
         return False
 
+    def refund(self) -> None:
+        """Give back a token taken for something that was then not done."""
+        self._tokens = min(self.burst, self._tokens + 1.0)
+
     def wait(self, now: float) -> float:
         """Seconds until a token is there (0: one is there now); takes nothing."""
         self._refill(now)

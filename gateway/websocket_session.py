@@ -32,10 +32,12 @@ from gateway.frames import FrameError, Hello, parse_hello
 from gateway.origins import origin_allowed
 from gateway.ratelimit import TokenBucket
 from gateway.services import Services
+from gateway.ws_protocol import RECEIVE_NOW
 
 log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_INTERNAL_ERROR = 1011
 
 
 class Reject(Exception):
@@ -142,23 +144,53 @@ class Session:
 
     async def _receive_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        register = self.websocket.scope.get("extensions", {}).get(RECEIVE_NOW)
         while not self.conn.closing:
             try:
+                if register is not None:
+                    register(self._receive_now)  # while this task waits for a frame
                 raw = await self._receive()
             except _Disconnected:
                 return
-            if not self._bucket.allow(loop.time()):
-                self._flooded(loop.time())
-                continue
-            self._dropped = 0
-            if raw is None:
-                continue
-            try:
-                await self.handle(raw)
-            except FrameError as exc:
-                self.conn.send(exc.to_frame())
-            except GatewayError as exc:
-                self.error(exc.code, exc.message)
+            finally:
+                if register is not None:
+                    register(None)
+            if self._admit(loop.time()) and raw is not None:
+                try:
+                    await self.handle(raw)
+                except (FrameError, GatewayError) as exc:
+                    self._refused(exc)
+
+    def _receive_now(self, raw: str) -> bool:
+        """A frame handled on the protocol's turn if ``handle_now`` can, with
+        the same limits and errors as one through ``handle``."""
+        if self.conn.closing:
+            return False
+        try:
+            if not self._admit(asyncio.get_running_loop().time()):
+                return True
+            if not self.handle_now(raw):
+                self._bucket.refund()  # ``handle`` takes it from the bucket again
+                return False
+        except (FrameError, GatewayError) as exc:
+            self._refused(exc)
+        except Exception:  # as from ``handle``: the session ends, the client may retry
+            log.exception("%s: a frame failed", self.conn.id)
+            self.conn.close(CLOSE_INTERNAL_ERROR, "internal error")
+        return True
+
+    def _admit(self, now: float) -> bool:
+        if not self._bucket.allow(now):
+            self._flooded(now)
+            return False
+        self._dropped = 0
+        return True
+
+    def _refused(self, exc: FrameError | GatewayError) -> None:
+        if isinstance(exc, FrameError):
+            self.conn.send(exc.to_frame())
+        else:
+            self.error(exc.code, exc.message)
 
     def _flooded(self, now: float) -> None:
         self._dropped += 1
@@ -183,6 +215,11 @@ class Session:
 
     async def on_hello(self, hello: Hello, principal: Principal) -> None:
         raise NotImplementedError
+
+    def handle_now(self, raw: str) -> bool:
+        """Handle a frame if that needs no await; False leaves it to
+        ``handle``, in order."""
+        return False
 
     async def handle(self, raw: str) -> None:
         raise NotImplementedError

@@ -13,13 +13,17 @@ The protocol also offers the app a send that needs no await (the ASGI scope
 extension ``SEND_NOW``): through ASGI every frame sent crosses Starlette's
 and each middleware's ``send`` wrappers and uvicorn's ``send``, a chain of
 coroutines per frame for what ends as a synchronous write; the gateway sends
-two frames per message received (an ack and a delivery).
+two frames per message received (an ack and a delivery). Likewise a text
+frame received can go to a handler the app registers (``RECEIVE_NOW``)
+rather than through uvicorn's queue, a pause of reading, Starlette's
+``receive`` and a wake of the app's task.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -31,6 +35,12 @@ SEND_NOW = "switchboard.send_now"
 on the caller's turn, or returns False when that would need a wait (the
 socket not accepted yet, closing or closed, or its buffer full): the caller
 then sends through ASGI, which waits or raises as the case needs."""
+
+RECEIVE_NOW = "switchboard.receive_now"
+"""Scope extension: ``receive_now(handler)`` registers ``handler(text) ->
+bool`` (None unregisters). A text frame that arrives while no earlier one
+waits in the queue for the app is offered to it; it returns False to leave
+the frame to the app's ``receive``, as it would have gone without one."""
 
 
 class CoalescingTransport:
@@ -81,11 +91,32 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.transport = CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
+        self._text_handler: Callable[[str], bool] | None = None
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if self.response.status_code == 101:  # else refused, and no app runs
-            self.scope["extensions"][SEND_NOW] = self.send_now  # type: ignore[assignment]
+            extensions = self.scope["extensions"]
+            extensions[SEND_NOW] = self.send_now  # type: ignore[assignment]
+            extensions[RECEIVE_NOW] = self.receive_now  # type: ignore[assignment]
+
+    def receive_now(self, handler: Callable[[str], bool] | None) -> None:
+        self._text_handler = handler
+
+    def send_receive_event_to_app(self) -> None:
+        handler = self._text_handler
+        if (
+            handler is not None
+            and self.curr_msg_data_type == "text"
+            and not self.close_sent
+            and self.queue.empty()  # nothing ahead of it: the order is kept
+        ):
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            with contextlib.suppress(UnicodeDecodeError):  # uvicorn answers it
+                if handler(data.decode()):
+                    self.frames = []
+                    return
+        super().send_receive_event_to_app()
 
     def send_now(self, text: str) -> bool:
         """What uvicorn's ``send`` does with a ``websocket.send`` of text

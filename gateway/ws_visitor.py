@@ -56,16 +56,24 @@ class VisitorSession(Session):
                 self.conn.send(survey)
         self.conn.release()
 
+    def handle_now(self, raw: str) -> bool:
+        return self._handle_now(parse_visitor_frame(raw))
+
     async def handle(self, raw: str) -> None:
         frame = parse_visitor_frame(raw)
+        if not self._handle_now(frame) and isinstance(frame, SurveyResponse):
+            await visitor_survey_response(self, frame)
+
+    def _handle_now(self, frame: object) -> bool:
         if isinstance(frame, MessageIn):
             self._message(frame)
         elif isinstance(frame, Typing):
             self._typing(frame)
         elif isinstance(frame, Ping):
             self.conn.send({"type": "pong"})
-        elif isinstance(frame, SurveyResponse):
-            await visitor_survey_response(self, frame)
+        else:
+            return False
+        return True
 
     def _message(self, frame: MessageIn) -> None:
         text = check_text(frame, self.limits.max_text_chars)

@@ -1,11 +1,15 @@
 """Frames written in one turn of the event loop leave in one write, in order,
 and nothing written is lost when the socket is closed right after; the app's
-``SEND_NOW`` writes in order with its ASGI sends."""
+``SEND_NOW`` and ``RECEIVE_NOW`` keep the order of ASGI's own sends and
+receives."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +19,12 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from gateway.ws_protocol import SEND_NOW, CoalescingTransport, CoalescingWebSocketProtocol
+from gateway.ws_protocol import (
+    RECEIVE_NOW,
+    SEND_NOW,
+    CoalescingTransport,
+    CoalescingWebSocketProtocol,
+)
 from tests.support.server import free_port
 
 
@@ -120,6 +129,49 @@ async def test_send_now_writes_in_order_with_asgi_sends_and_refuses_when_it_cann
         await ws.close()
         refused.append(not send_now("too late"))
 
+    async with _serving(app) as url, websockets.connect(url) as client:
+        got = [await client.recv() for _ in range(4)]
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await client.recv()
+    assert got == ["one", "two", "three", "four"]
+    assert refused == [True, True]
+
+
+async def test_receive_now_takes_frames_only_while_nothing_waits_ahead_of_them():
+    """Frames the handler declines, and every frame behind them until the app
+    has received them, go through ASGI's ``receive``: the order is kept."""
+    texts = ["now 1", "later 1", "now 2", "now 3", "later 2", "now 4"]
+
+    async def app(ws: WebSocket) -> None:
+        await ws.accept()
+        register = ws.scope["extensions"][RECEIVE_NOW]
+        seen: list[tuple[str, str]] = []
+
+        def now(text: str) -> bool:
+            if text.startswith("now"):
+                seen.append(("now", text))
+                return True
+            return False
+
+        while len(seen) < len(texts):
+            register(now)
+            text = await ws.receive_text()
+            register(None)
+            seen.append(("asgi", text))
+            await asyncio.sleep(0.01)  # work that waits: frames queue behind it
+        await ws.send_text(json.dumps(seen))
+
+    async with _serving(app) as url, websockets.connect(url) as client:
+        for text in texts:
+            await client.send(text)
+        seen = json.loads(await client.recv())
+    assert [text for _, text in seen] == texts
+    assert seen[:2] == [["now", "now 1"], ["asgi", "later 1"]]
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Any) -> AsyncIterator[str]:
+    """``app`` as the one websocket route of a real uvicorn server on our protocol."""
     port = free_port()
     config = uvicorn.Config(
         Starlette(routes=[WebSocketRoute("/", app)]),
@@ -131,12 +183,7 @@ async def test_send_now_writes_in_order_with_asgi_sends_and_refuses_when_it_cann
     serving = asyncio.create_task(server.serve())
     try:
         await _until(lambda: server.started)
-        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
-            got = [await client.recv() for _ in range(4)]
-            with pytest.raises(websockets.ConnectionClosedOK):
-                await client.recv()
-        assert got == ["one", "two", "three", "four"]
-        assert refused == [True, True]
+        yield f"ws://127.0.0.1:{port}/"
     finally:
         server.should_exit = True
         await serving
