@@ -86,7 +86,7 @@ class CoalescingTransport:
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
     """``ws="websockets-sansio"`` over a :class:`CoalescingTransport`, with
-    ``SEND_NOW`` in each websocket's scope."""
+    ``SEND_NOW`` and ``RECEIVE_NOW`` in each websocket's scope."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
