@@ -79,12 +79,35 @@ class AgentSession(Session):
         for conversation in mine:
             await self.conn.follow(conversation.id, after.get(conversation.id, 0))
 
+    def handle_now(self, raw: str) -> bool:
+        return self._handle_now(parse_agent_frame(raw))
+
     async def handle(self, raw: str) -> None:
         frame = parse_agent_frame(raw)
+        if self._handle_now(frame):
+            return
         assert self.principal is not None
         services = self.services
         if isinstance(frame, MessageIn):
             await self._message(frame)
+        elif isinstance(frame, Transfer):
+            await services.transfer(frame.conversation_id, self.principal, frame.queue, frame.note)
+        elif isinstance(frame, Close):
+            await services.close(frame.conversation_id, self.principal)
+        elif isinstance(frame, Handoff):
+            await self._handoff(frame)
+
+    def _handle_now(self, frame: object) -> bool:
+        """The frames that need no await: a message in a conversation this
+        session already writes in, typing, ping, presence and offers."""
+        assert self.principal is not None
+        routing = self.services.routing
+        if isinstance(frame, MessageIn):
+            cid, text = self._conversation_of(frame), check_text(frame, self.limits.max_text_chars)
+            channel = self._channels.get(cid)
+            if channel is None or not self.conn.follows(cid):
+                return False  # ``_message`` checks the store first
+            self._append(frame, text, channel)
         elif isinstance(frame, Typing):
             self._typing(frame)
         elif isinstance(frame, Ping):
@@ -94,19 +117,14 @@ class AgentSession(Session):
                 raise FrameError("not_routed", "supervisors and admins are not routed work")
             # The router answers with a `presence` frame, or an error frame
             # naming the statuses it knows.
-            services.routing.submit(r.PresenceChanged(self.principal.id, frame.status))
+            routing.submit(r.PresenceChanged(self.principal.id, frame.status))
         elif isinstance(frame, Accept):
-            services.routing.submit(r.OfferAccepted(frame.offer_id, self.principal.id))
+            routing.submit(r.OfferAccepted(frame.offer_id, self.principal.id))
         elif isinstance(frame, Reject):
-            services.routing.submit(
-                r.OfferRejected(frame.offer_id, self.principal.id, frame.reason or "")
-            )
-        elif isinstance(frame, Transfer):
-            await services.transfer(frame.conversation_id, self.principal, frame.queue, frame.note)
-        elif isinstance(frame, Close):
-            await services.close(frame.conversation_id, self.principal)
-        elif isinstance(frame, Handoff):
-            await self._handoff(frame)
+            routing.submit(r.OfferRejected(frame.offer_id, self.principal.id, frame.reason or ""))
+        else:
+            return False
+        return True
 
     async def _handoff(self, frame: Handoff) -> None:
         assert self.principal is not None
@@ -130,20 +148,25 @@ class AgentSession(Session):
             raise FrameError(exc.code, exc.message, frame.conversation_id) from None
 
     async def _message(self, frame: MessageIn) -> None:
-        assert self.principal is not None
-        cid, ref = frame.conversation_id, frame.client_msg_id
-        if cid is None:
+        cid, text = self._conversation_of(frame), check_text(frame, self.limits.max_text_chars)
+        self._append(frame, text, await self._writable(cid, frame.client_msg_id))
+
+    @staticmethod
+    def _conversation_of(frame: MessageIn) -> str:
+        if frame.conversation_id is None:
             raise FrameError(
-                "missing_field", "message frame: field 'conversation_id' is required", ref
+                "missing_field",
+                "message frame: field 'conversation_id' is required",
+                frame.client_msg_id,
             )
-        text = check_text(frame, self.limits.max_text_chars)
-        channel = self._channels.get(cid)
-        if channel is None or not self.conn.follows(cid):
-            channel = await self._writable(cid, ref)
-        role = "bot" if self.principal.role == "bot" else "agent"
+        return frame.conversation_id
+
+    def _append(self, frame: MessageIn, text: str, channel: str) -> None:
+        assert self.principal is not None and frame.conversation_id is not None
+        ref = frame.client_msg_id
         request = AppendRequest(
-            conversation_id=cid,
-            sender_role=role,
+            conversation_id=frame.conversation_id,
+            sender_role="bot" if self.principal.role == "bot" else "agent",
             sender_id=self.principal.id,
             sender_name=self.principal.name,
             text=text,
