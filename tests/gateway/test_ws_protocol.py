@@ -182,16 +182,10 @@ async def _serving(app: Any) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
-        await _until(lambda: server.started)
+        async with asyncio.timeout(5):
+            while not server.started:
+                await asyncio.sleep(0.01)
         yield f"ws://127.0.0.1:{port}/"
     finally:
         server.should_exit = True
         await serving
-
-
-async def _until(check: Any) -> None:
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never happened")
