@@ -157,7 +157,9 @@ class Session:
                     register(None)
             if self._admit(loop.time()) and raw is not None:
                 try:
-                    await self.handle(raw)
+                    frame = self.parse(raw)
+                    if not self.handle_now(frame):
+                        await self.handle(frame)
                 except (FrameError, GatewayError) as exc:
                     self._refused(exc)
 
@@ -169,7 +171,7 @@ class Session:
         try:
             if not self._admit(asyncio.get_running_loop().time()):
                 return True
-            if not self.handle_now(raw):
+            if not self.handle_now(self.parse(raw)):
                 self._bucket.refund()  # ``handle`` takes it from the bucket again
                 return False
         except (FrameError, GatewayError) as exc:
@@ -216,12 +218,17 @@ class Session:
     async def on_hello(self, hello: Hello, principal: Principal) -> None:
         raise NotImplementedError
 
-    def handle_now(self, raw: str) -> bool:
+    def parse(self, raw: str) -> Any:
+        """The frame ``raw`` holds (``FrameError`` if none)."""
+        raise NotImplementedError
+
+    def handle_now(self, frame: Any) -> bool:
         """Handle a frame if that needs no await; False leaves it to
         ``handle``, in order."""
         return False
 
-    async def handle(self, raw: str) -> None:
+    async def handle(self, frame: Any) -> None:
+        """A frame ``handle_now`` left."""
         raise NotImplementedError
 
     async def on_disconnect(self) -> None:

@@ -6,6 +6,8 @@ connected arrive as an ``assigned`` frame followed by the transcript.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
@@ -79,13 +81,10 @@ class AgentSession(Session):
         for conversation in mine:
             await self.conn.follow(conversation.id, after.get(conversation.id, 0))
 
-    def handle_now(self, raw: str) -> bool:
-        return self._handle_now(parse_agent_frame(raw))
+    def parse(self, raw: str) -> Any:
+        return parse_agent_frame(raw)
 
-    async def handle(self, raw: str) -> None:
-        frame = parse_agent_frame(raw)
-        if self._handle_now(frame):
-            return
+    async def handle(self, frame: Any) -> None:
         assert self.principal is not None
         services = self.services
         if isinstance(frame, MessageIn):
@@ -97,17 +96,24 @@ class AgentSession(Session):
         elif isinstance(frame, Handoff):
             await self._handoff(frame)
 
-    def _handle_now(self, frame: object) -> bool:
+    def handle_now(self, frame: Any) -> bool:
         """The frames that need no await: a message in a conversation this
         session already writes in, typing, ping, presence and offers."""
         assert self.principal is not None
         routing = self.services.routing
         if isinstance(frame, MessageIn):
-            cid, text = self._conversation_of(frame), check_text(frame, self.limits.max_text_chars)
+            cid = frame.conversation_id
+            if cid is None:
+                raise FrameError(
+                    "missing_field",
+                    "message frame: field 'conversation_id' is required",
+                    frame.client_msg_id,
+                )
+            check_text(frame, self.limits.max_text_chars)
             channel = self._channels.get(cid)
             if channel is None or not self.conn.follows(cid):
                 return False  # ``_message`` checks the store first
-            self._append(frame, text, channel)
+            self._append(frame, channel)
         elif isinstance(frame, Typing):
             self._typing(frame)
         elif isinstance(frame, Ping):
@@ -148,20 +154,12 @@ class AgentSession(Session):
             raise FrameError(exc.code, exc.message, frame.conversation_id) from None
 
     async def _message(self, frame: MessageIn) -> None:
-        cid, text = self._conversation_of(frame), check_text(frame, self.limits.max_text_chars)
-        self._append(frame, text, await self._writable(cid, frame.client_msg_id))
+        """A message ``handle_now`` checked but left: the store says first
+        whether this agent may write in its conversation."""
+        assert frame.conversation_id is not None
+        self._append(frame, await self._writable(frame.conversation_id, frame.client_msg_id))
 
-    @staticmethod
-    def _conversation_of(frame: MessageIn) -> str:
-        if frame.conversation_id is None:
-            raise FrameError(
-                "missing_field",
-                "message frame: field 'conversation_id' is required",
-                frame.client_msg_id,
-            )
-        return frame.conversation_id
-
-    def _append(self, frame: MessageIn, text: str, channel: str) -> None:
+    def _append(self, frame: MessageIn, channel: str) -> None:
         assert self.principal is not None and frame.conversation_id is not None
         ref = frame.client_msg_id
         request = AppendRequest(
@@ -169,7 +167,7 @@ class AgentSession(Session):
             sender_role="bot" if self.principal.role == "bot" else "agent",
             sender_id=self.principal.id,
             sender_name=self.principal.name,
-            text=text,
+            text=frame.text,
             channel=channel,
             client_msg_id=ref,
             origin=self.conn.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -56,15 +57,14 @@ class VisitorSession(Session):
                 self.conn.send(survey)
         self.conn.release()
 
-    def handle_now(self, raw: str) -> bool:
-        return self._handle_now(parse_visitor_frame(raw))
+    def parse(self, raw: str) -> Any:
+        return parse_visitor_frame(raw)
 
-    async def handle(self, raw: str) -> None:
-        frame = parse_visitor_frame(raw)
-        if not self._handle_now(frame) and isinstance(frame, SurveyResponse):
+    async def handle(self, frame: Any) -> None:
+        if isinstance(frame, SurveyResponse):
             await visitor_survey_response(self, frame)
 
-    def _handle_now(self, frame: object) -> bool:
+    def handle_now(self, frame: Any) -> bool:
         if isinstance(frame, MessageIn):
             self._message(frame)
         elif isinstance(frame, Typing):
